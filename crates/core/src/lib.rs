@@ -1,0 +1,18 @@
+//! OpenPile's domain core: the types and pure state machines the whole platform shares, and the
+//! ports through which use cases reach stores and chargers. It knows no HTTP, SQL or WebSocket;
+//! faces and stores depend on it, never the other way round.
+
+pub mod clock;
+pub mod energy;
+pub mod error;
+pub mod geo;
+pub mod ids;
+pub mod money;
+pub mod network;
+pub mod operator;
+pub mod page;
+pub mod ports;
+pub mod reservation;
+pub mod session;
+pub mod status;
+pub mod tariff;
