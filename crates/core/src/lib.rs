@@ -11,6 +11,7 @@ pub mod money;
 pub mod network;
 pub mod operator;
 pub mod page;
+pub mod pricing;
 pub mod ports;
 pub mod reservation;
 pub mod session;
