@@ -1,1 +1,260 @@
-//! placeholder
+//! The native Open API face for partners (`/v1/...`, `/oauth/token`): onboarding, credentials,
+//! OAuth2 client credentials (RFC 6749 §4.4) with bearer tokens (RFC 6750), per-partner rate
+//! limits, and the read side of the network. It owns its wire types, its error table
+//! (RFC 9457 problems, [`error::ErrorCode`]) and its OpenAPI description ([`api_doc`]); the
+//! domain is reached only through core's partner service and catalog, never a store.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::HeaderName;
+use axum::middleware;
+use axum::routing::{get, post};
+use openpile_core::clock::Clock;
+use openpile_core::partner::catalog::Catalog;
+use openpile_core::partner::service::PartnerService;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use utoipa::OpenApi;
+use utoipa::openapi::security::{
+    ClientCredentials, Flow, Http, HttpAuthScheme, OAuth2, Scopes, SecurityScheme,
+};
+
+pub mod credentials;
+pub mod crypto;
+pub mod error;
+pub mod extract;
+pub mod oauth;
+pub mod onboarding;
+pub mod paging;
+pub mod ratelimit;
+pub mod stations;
+
+use ratelimit::{PublicLimits, RateLimiter};
+
+/// Bodies of the Open API are small JSON documents; 64 KiB leaves room and bounds the work a
+/// request can cause.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// What the Open API handlers need. Cheap to clone.
+#[derive(Clone)]
+pub struct ApiState {
+    pub partners: Arc<PartnerService>,
+    pub catalog: Arc<Catalog>,
+    pub clock: Arc<dyn Clock>,
+    pub limiter: Arc<RateLimiter>,
+}
+
+impl ApiState {
+    /// `partners` must be the same instance the admin face uses, so that suspensions and
+    /// revocations reach this face's token cache at once.
+    pub fn new(
+        partners: Arc<PartnerService>,
+        catalog: Arc<Catalog>,
+        clock: Arc<dyn Clock>,
+        limits: PublicLimits,
+    ) -> Self {
+        Self {
+            partners,
+            catalog,
+            clock,
+            limiter: Arc::new(RateLimiter::new(limits)),
+        }
+    }
+}
+
+/// The Open API routes with their full paths. Merge into the server's router; the request-id
+/// layers are idempotent with the server's own.
+pub fn router(state: ApiState) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .route("/oauth/token", post(oauth::token))
+        .route(
+            "/v1/partner-applications",
+            post(onboarding::submit_application),
+        )
+        .route(
+            "/v1/partner-applications/{id}",
+            get(onboarding::get_application).put(onboarding::resubmit_application),
+        )
+        .route("/v1/notifications", get(onboarding::list_notifications))
+        .route("/v1/credentials", get(credentials::list_credentials))
+        .route("/v1/credentials/rotate", post(credentials::rotate))
+        .route("/v1/credentials/revoke", post(credentials::revoke))
+        .route("/v1/stations", get(stations::list_stations))
+        .route("/v1/stations/{station_id}", get(stations::get_station))
+        .route(
+            "/v1/stations/{station_id}/tariff",
+            get(stations::get_station_tariff),
+        )
+        .route(
+            "/v1/connectors/{connector_id}",
+            get(stations::get_connector),
+        )
+        .route(
+            "/v1/connectors/{connector_id}/price",
+            get(stations::get_connector_price),
+        )
+        .route(
+            "/v1/connector-statuses",
+            get(stations::list_connector_statuses),
+        )
+        .layer(middleware::from_fn(error::finish_problems))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+/// The Open API's OpenAPI description; the server merges it into `/openapi.json`.
+pub fn api_doc() -> utoipa::openapi::OpenApi {
+    PartnerApi::openapi()
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "OpenPile Open API",
+        description = "The partner API of the OpenPile charge point operator platform.",
+    ),
+    paths(
+        oauth::token,
+        onboarding::submit_application,
+        onboarding::get_application,
+        onboarding::resubmit_application,
+        onboarding::list_notifications,
+        credentials::list_credentials,
+        credentials::rotate,
+        credentials::revoke,
+        stations::list_stations,
+        stations::get_station,
+        stations::get_station_tariff,
+        stations::get_connector,
+        stations::get_connector_price,
+        stations::list_connector_statuses,
+    ),
+    components(schemas(error::ApiProblem)),
+    modifiers(&Security, &ErrorTable),
+    tags(
+        (name = "oauth", description = "OAuth 2.0 client credentials (RFC 6749 §4.4). Tokens live 2 hours by default and die at once when their secret is revoked or the partner suspended."),
+        (name = "onboarding", description = "Apply, follow the review, correct and resubmit. Applicant endpoints take HTTP Basic with the application's e-mail and password, or a bearer token of the same partner."),
+        (name = "credentials", description = "Client ids and secrets: rotation with a grace period, immediate revocation."),
+        (name = "stations", description = "Stations, connectors and live statuses in the partner's scope (sandbox credentials: sandbox stations only). Anything outside the scope is 404."),
+        (name = "tariffs", description = "Time-of-use tariffs (Asia/Shanghai local time, CNY per kWh) and the price in force at a time."),
+    )
+)]
+struct PartnerApi;
+
+/// Declares the security schemes the paths refer to.
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let scopes = Scopes::from_iter([
+            ("stations:read", "Stations, connectors, statuses, tariffs"),
+            ("charging:write", "Start and stop sessions, reservations"),
+            ("events:read", "Webhooks, event stream and feed"),
+            ("settlement:write", "Report collections, confirm statements"),
+        ]);
+        components.add_security_scheme(
+            "oauth2",
+            SecurityScheme::OAuth2(OAuth2::with_description(
+                [Flow::ClientCredentials(ClientCredentials::new(
+                    "/oauth/token",
+                    scopes,
+                ))],
+                "Bearer tokens from POST /oauth/token (RFC 6749 §4.4, RFC 6750).",
+            )),
+        );
+        components.add_security_scheme(
+            "client_basic",
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some("Client id and secret (RFC 6749 §2.3.1)"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "applicant_basic",
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some(
+                        "The applicant account: e-mail and password (RFC 7617)",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Publishes the error code table in the description and as the `code` enum of problems.
+struct ErrorTable;
+
+impl utoipa::Modify for ErrorTable {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let table = error::ErrorCode::markdown_table();
+        let base = openapi.info.description.clone().unwrap_or_default();
+        openapi.info.description = Some(format!(
+            "{base}\n\nEvery error is an RFC 9457 `application/problem+json` document with a stable `code`; the token endpoint answers RFC 6749 §5.2 JSON (`error`, `error_description`) with the same members besides. Every response carries `X-Request-Id` (echoed when sent).\n\n{table}"
+        ));
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        let Some(utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::Object(problem))) =
+            components.schemas.get_mut("ApiProblem")
+        else {
+            return;
+        };
+        if let Some(utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::Object(code))) =
+            problem.properties.get_mut("code")
+        {
+            code.enum_values = Some(
+                error::ErrorCode::ALL
+                    .iter()
+                    .map(|c| serde_json::Value::from(c.as_str()))
+                    .collect(),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_describes_every_route_and_the_code_table() {
+        let json = serde_json::to_value(api_doc()).unwrap();
+        let paths = json["paths"].as_object().unwrap();
+        for p in [
+            "/oauth/token",
+            "/v1/partner-applications",
+            "/v1/partner-applications/{id}",
+            "/v1/notifications",
+            "/v1/credentials",
+            "/v1/credentials/rotate",
+            "/v1/credentials/revoke",
+            "/v1/stations",
+            "/v1/stations/{station_id}",
+            "/v1/stations/{station_id}/tariff",
+            "/v1/connectors/{connector_id}",
+            "/v1/connectors/{connector_id}/price",
+            "/v1/connector-statuses",
+        ] {
+            assert!(paths.contains_key(p), "missing {p}");
+        }
+        let codes = json["components"]["schemas"]["ApiProblem"]["properties"]["code"]["enum"]
+            .as_array()
+            .unwrap();
+        assert_eq!(codes.len(), error::ErrorCode::ALL.len());
+        let description = json["info"]["description"].as_str().unwrap();
+        assert!(description.contains("`rate_limited` | 429"));
+        assert!(
+            json["components"]["securitySchemes"]["oauth2"]["flows"]["clientCredentials"]
+                .is_object()
+        );
+    }
+}

@@ -2,6 +2,7 @@
 //! ports through which use cases reach stores and chargers. It knows no HTTP, SQL or WebSocket;
 //! faces and stores depend on it, never the other way round.
 
+pub mod charging;
 pub mod clock;
 pub mod energy;
 pub mod error;
@@ -11,6 +12,7 @@ pub mod money;
 pub mod network;
 pub mod operator;
 pub mod page;
+pub mod partner;
 pub mod pricing;
 pub mod ports;
 pub mod reservation;

@@ -412,7 +412,7 @@ impl Connector {
             return Err(ValidationError::new(
                 "standard",
                 format!(
-                    "{} is a {} standard but charger {} is {}",
+                    "{} is for {} but charger {} is {}",
                     self.standard.as_str(),
                     self.standard.current_type().as_str(),
                     charger.id,

@@ -140,14 +140,16 @@ impl ConnectorState {
     /// changed (then `status_seq` has grown by one); `None` when nothing a partner sees changed.
     /// A finer OCPP change within the same status (Preparing → Finishing) is recorded without a
     /// new sequence number. Observations older than the current state are ignored: chargers
-    /// send queued messages after reconnecting and a stale status must not win.
+    /// send queued messages after reconnecting and a stale status must not win. The first
+    /// observation of a connector (sequence 0) has no baseline to be stale against and is
+    /// always taken, whatever the charger's clock says.
     pub fn observe(
         &mut self,
         status: ConnectorStatus,
         ocpp_status: Option<ChargePointStatus>,
         at: DateTime<Utc>,
     ) -> Option<StatusChange> {
-        if at < self.changed_at {
+        if at < self.changed_at && self.status_seq > 0 {
             return None;
         }
         if status == self.status {
@@ -237,6 +239,14 @@ mod tests {
         assert_eq!(st.status_seq, 1);
         assert_eq!(st.ocpp_status, Some(ChargePointStatus::Finishing));
         assert_eq!(st.changed_at, t(1));
+    }
+
+    #[test]
+    fn the_first_observation_is_taken_even_if_dated_earlier() {
+        let mut st = ConnectorState::initial(t(100));
+        let c = st.observe(ConnectorStatus::Available, None, t(5)).unwrap();
+        assert_eq!(c.current.status_seq, 1);
+        assert_eq!(st.changed_at, t(5));
     }
 
     #[test]

@@ -1,2 +1,5 @@
-//! placeholder
-fn main() {}
+//! `openpile`: see `openpile --help`.
+
+fn main() -> std::process::ExitCode {
+    openpile_server::cli::run()
+}

@@ -1,0 +1,9 @@
+//! Integration tests of the console: routes in process, and a real browser.
+
+// Test helpers outside `#[test]` functions panic on purpose when a fixture breaks.
+#![allow(clippy::unwrap_used)]
+
+mod browser;
+mod partners;
+mod routes;
+mod support;

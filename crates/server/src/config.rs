@@ -1,0 +1,600 @@
+//! The typed configuration, loaded once at start-up in layers: the defaults of
+//! `config/default.toml` (compiled in) → an optional TOML file → `OPENPILE__SECTION__KEY`
+//! environment variables → command-line flags. Every error names the key and where the bad
+//! value came from; secrets (the database URL's password) never appear in `Debug` output.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Format, Toml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// The documented defaults; also the list of known keys.
+pub const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
+
+/// Keys that have no default (commented out in `default.toml`) but may be set.
+const OPTIONAL_KEYS: &[&str] = &["ocpp.tls_cert", "ocpp.tls_key"];
+
+/// Prefix of the environment variables that configure OpenPile.
+pub const ENV_PREFIX: &str = "OPENPILE__";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub http: HttpConfig,
+    pub db: DbConfig,
+    pub local: LocalConfig,
+    pub admin: AdminConfig,
+    pub ocpp: OcppConfig,
+    pub partners: PartnersConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    pub addr: SocketAddr,
+    pub body_limit: usize,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DbConfig {
+    /// May hold a password: only exposed to open the connection.
+    pub url: SecretString,
+}
+
+impl DbConfig {
+    /// The URL with any password replaced, for logs and messages.
+    pub fn redacted_url(&self) -> String {
+        redact_url(self.url.expose_secret())
+    }
+}
+
+impl fmt::Debug for DbConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DbConfig")
+            .field("url", &self.redacted_url())
+            .finish()
+    }
+}
+
+/// `scheme://user:password@host/db` → `scheme://user:***@host/db`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            if userinfo.contains(':') {
+                format!("{scheme}://{user}:***@{host}{path}")
+            } else {
+                format!("{scheme}://{user}@{host}{path}")
+            }
+        }
+        None => url.to_owned(),
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalConfig {
+    /// IANA zone name; checked by [`Config::validate`].
+    pub timezone: String,
+}
+
+impl LocalConfig {
+    /// The validated zone (validation has run by the time anyone calls this).
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.timezone.parse().unwrap_or(chrono_tz::Asia::Shanghai)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    pub token_ttl_s: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OcppConfig {
+    pub heartbeat_interval_s: u32,
+    pub heartbeat_grace_factor: u32,
+    pub call_timeout_s: u32,
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartnersConfig {
+    pub access_token_ttl_s: u64,
+    pub secret_rotation_grace_s: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    pub filter: String,
+}
+
+/// A configuration that cannot be used: which key, what is wrong, where the value came from.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration: `{key}`: {message}{}", origin.as_deref().map(|o| format!(" (from {o})")).unwrap_or_default())]
+pub struct ConfigError {
+    /// Dotted key, e.g. `http.addr`; empty when the problem is a whole file.
+    pub key: String,
+    pub message: String,
+    pub origin: Option<String>,
+}
+
+impl ConfigError {
+    fn new(key: &str, message: impl Into<String>) -> Self {
+        Self {
+            key: key.to_owned(),
+            message: message.into(),
+            origin: None,
+        }
+    }
+
+    fn from_figment(e: &figment::Error) -> Self {
+        let mut key = e.path.join(".");
+        // serde names an unknown or missing field in the error kind; figment may or may not
+        // have put it into the path already.
+        let mut with_field = |field: &str| {
+            if e.path.last().map(String::as_str) != Some(field) {
+                key = if key.is_empty() {
+                    field.to_owned()
+                } else {
+                    format!("{key}.{field}")
+                };
+            }
+        };
+        match &e.kind {
+            figment::error::Kind::UnknownField(field, _) => with_field(field),
+            figment::error::Kind::MissingField(field) => with_field(field),
+            _ => {}
+        }
+        let origin = e.metadata.as_ref().map(|m| match &m.source {
+            Some(source) => format!("{} {source}", m.name),
+            None => m.name.to_string(),
+        });
+        // The value may be a secret (a DB URL with a password): say what was expected, not
+        // what was found.
+        let message = match &e.kind {
+            figment::error::Kind::InvalidType(_, expected) => format!("expected {expected}"),
+            figment::error::Kind::InvalidValue(_, expected) => format!("expected {expected}"),
+            figment::error::Kind::UnknownField(_, _) => "is not a known setting".to_owned(),
+            figment::error::Kind::MissingField(_) => "is required".to_owned(),
+            other => other.to_string(),
+        };
+        Self {
+            key,
+            message,
+            origin,
+        }
+    }
+}
+
+/// Where configuration comes from, besides the compiled-in defaults.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigSources {
+    /// `--config <path>`: must exist. `None`: `./openpile.toml` when present.
+    pub file: Option<PathBuf>,
+    /// The process environment (only `OPENPILE__` variables are looked at).
+    pub env: Vec<(String, String)>,
+    /// Command-line flags, as `(dotted key, value)`.
+    pub flags: Vec<(String, String)>,
+}
+
+impl ConfigSources {
+    /// The sources of a real run: the process environment and an optional file.
+    pub fn from_process(file: Option<PathBuf>) -> Self {
+        Self {
+            file,
+            env: std::env::vars().collect(),
+            flags: Vec::new(),
+        }
+    }
+
+    pub fn flag(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.flags.push((key.to_owned(), value.into()));
+        self
+    }
+}
+
+/// A loaded configuration and the warnings met on the way (unknown environment variables).
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    pub warnings: Vec<String>,
+}
+
+/// One value from the environment or a flag, named after where it came from so that errors
+/// point at the variable or flag, not at an internal key.
+struct OneValue {
+    key: String,
+    value: Value,
+    origin: String,
+}
+
+impl Provider for OneValue {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(self.origin.clone())
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let dict = figment::util::nest(&self.key, self.value.clone())
+            .into_dict()
+            .unwrap_or_default();
+        Ok(Profile::Default.collect(dict))
+    }
+}
+
+impl Config {
+    /// The compiled-in defaults.
+    pub fn defaults() -> Config {
+        // default.toml is part of the binary and a unit test loads it; failing here is a build
+        // defect, not a runtime condition.
+        #[allow(clippy::expect_used)]
+        Figment::from(Toml::string(DEFAULT_TOML))
+            .extract()
+            .expect("config/default.toml is valid (checked by tests)")
+    }
+
+    /// Loads every layer, then validates.
+    pub fn load(sources: &ConfigSources) -> Result<Loaded, ConfigError> {
+        let mut figment = Figment::from(Toml::string(DEFAULT_TOML));
+        let file = match &sources.file {
+            Some(path) => {
+                if !path.is_file() {
+                    return Err(ConfigError {
+                        key: String::new(),
+                        message: format!("config file {} does not exist", path.display()),
+                        origin: Some("--config".into()),
+                    });
+                }
+                Some(path.clone())
+            }
+            None => Some(PathBuf::from("openpile.toml")).filter(|p| p.is_file()),
+        };
+        if let Some(path) = &file {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+
+        let known = known_keys();
+        let mut warnings = Vec::new();
+        let mut env: Vec<_> = sources
+            .env
+            .iter()
+            .filter_map(|(k, v)| Some((k, k.strip_prefix(ENV_PREFIX)?, v)))
+            .collect();
+        env.sort();
+        for (var, rest, value) in env {
+            let key = rest.to_ascii_lowercase().replace("__", ".");
+            if !known.contains(&key) {
+                warnings.push(format!(
+                    "unknown environment variable {var} ignored (no setting `{key}`)"
+                ));
+                continue;
+            }
+            figment = figment.merge(OneValue {
+                key,
+                value: parse_value(value),
+                origin: format!("environment variable {var}"),
+            });
+        }
+        for (key, value) in &sources.flags {
+            figment = figment.merge(OneValue {
+                key: key.clone(),
+                value: Value::from(value.clone()),
+                origin: format!("command-line flag for {key}"),
+            });
+        }
+
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::from_figment(&e))?;
+        config.validate().map_err(|mut e| {
+            // Say where the offending value came from (file, variable or flag).
+            e.origin = figment.find_metadata(&e.key).map(|m| match &m.source {
+                Some(source) => format!("{} {source}", m.name),
+                None => m.name.to_string(),
+            });
+            e
+        })?;
+        Ok(Loaded { config, warnings })
+    }
+
+    /// What the types cannot say.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.http.body_limit < 1024 {
+            return Err(ConfigError::new(
+                "http.body_limit",
+                "must be at least 1024 bytes",
+            ));
+        }
+        let url = self.db.url.expose_secret();
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::new(
+                "db.url",
+                format!(
+                    "must start with sqlite:// or postgres:// (got {})",
+                    redact_url(url)
+                ),
+            ));
+        }
+        if self.local.timezone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(ConfigError::new(
+                "local.timezone",
+                format!(
+                    "{:?} is not an IANA time zone (e.g. Asia/Shanghai)",
+                    self.local.timezone
+                ),
+            ));
+        }
+        if !(60..=30 * 24 * 3600).contains(&self.admin.token_ttl_s) {
+            return Err(ConfigError::new(
+                "admin.token_ttl_s",
+                "must be between 60 s and 30 days",
+            ));
+        }
+        if !(1..=86_400).contains(&self.ocpp.heartbeat_interval_s) {
+            return Err(ConfigError::new(
+                "ocpp.heartbeat_interval_s",
+                "must be between 1 and 86400 seconds",
+            ));
+        }
+        if !(1..=100).contains(&self.ocpp.heartbeat_grace_factor) {
+            return Err(ConfigError::new(
+                "ocpp.heartbeat_grace_factor",
+                "must be between 1 and 100",
+            ));
+        }
+        if !(1..=3600).contains(&self.ocpp.call_timeout_s) {
+            return Err(ConfigError::new(
+                "ocpp.call_timeout_s",
+                "must be between 1 and 3600 seconds",
+            ));
+        }
+        match (&self.ocpp.tls_cert, &self.ocpp.tls_key) {
+            (Some(_), None) => {
+                return Err(ConfigError::new(
+                    "ocpp.tls_key",
+                    "must be set together with ocpp.tls_cert",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    "ocpp.tls_cert",
+                    "must be set together with ocpp.tls_key",
+                ));
+            }
+            (Some(cert), Some(key)) => {
+                for (k, p) in [("ocpp.tls_cert", cert), ("ocpp.tls_key", key)] {
+                    if !Path::new(p).is_file() {
+                        return Err(ConfigError::new(
+                            k,
+                            format!("{} does not exist", p.display()),
+                        ));
+                    }
+                }
+            }
+            (None, None) => {}
+        }
+        if self.partners.access_token_ttl_s == 0 {
+            return Err(ConfigError::new(
+                "partners.access_token_ttl_s",
+                "must be positive",
+            ));
+        }
+        if self
+            .log
+            .filter
+            .parse::<tracing_subscriber::EnvFilter>()
+            .is_err()
+        {
+            return Err(ConfigError::new(
+                "log.filter",
+                "is not a valid tracing filter (e.g. info,sqlx=warn)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Environment values are typed the way TOML would read them: `8080` is a number, `true` a
+/// boolean, anything else a string.
+fn parse_value(s: &str) -> Value {
+    s.parse().unwrap_or_else(|_| Value::from(s.to_owned()))
+}
+
+/// Every dotted key the configuration has: those of `default.toml` plus the optional ones.
+pub fn known_keys() -> Vec<String> {
+    fn walk(prefix: &str, dict: &Dict, out: &mut Vec<String>) {
+        for (k, v) in dict {
+            let key = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
+            match v.as_dict() {
+                Some(d) => walk(&key, d, out),
+                None => out.push(key),
+            }
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(data) = Toml::string(DEFAULT_TOML).data()
+        && let Some(dict) = data.get(&Profile::Default)
+    {
+        walk("", dict, &mut out);
+    }
+    out.extend(OPTIONAL_KEYS.iter().map(|k| (*k).to_owned()));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(env: &[(&str, &str)]) -> Result<Loaded, ConfigError> {
+        Config::load(&ConfigSources {
+            file: None,
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            flags: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn the_embedded_defaults_load_and_validate() {
+        let c = Config::defaults();
+        c.validate().unwrap();
+        assert_eq!(c.http.addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.local.timezone, "Asia/Shanghai");
+        assert_eq!(c.log.format, LogFormat::Pretty);
+    }
+
+    #[test]
+    fn environment_variables_override_defaults() {
+        let l = load(&[
+            ("OPENPILE__HTTP__ADDR", "0.0.0.0:9000"),
+            ("OPENPILE__OCPP__HEARTBEAT_INTERVAL_S", "60"),
+            ("OPENPILE__LOG__FORMAT", "json"),
+            ("OPENPILE__OCPP__TLS_CERT", "/nonexistent.pem"),
+            ("HOME", "/root"),
+        ]);
+        // tls_cert without tls_key names the missing one.
+        assert_eq!(l.unwrap_err().key, "ocpp.tls_key");
+        let l = load(&[
+            ("OPENPILE__HTTP__ADDR", "0.0.0.0:9000"),
+            ("OPENPILE__OCPP__HEARTBEAT_INTERVAL_S", "60"),
+            ("OPENPILE__LOG__FORMAT", "json"),
+        ])
+        .unwrap();
+        assert_eq!(l.config.http.addr.port(), 9000);
+        assert_eq!(l.config.ocpp.heartbeat_interval_s, 60);
+        assert_eq!(l.config.log.format, LogFormat::Json);
+        assert!(l.warnings.is_empty());
+    }
+
+    #[test]
+    fn unknown_environment_variables_are_warnings() {
+        let l = load(&[("OPENPILE__HTTP__ADRR", "x")]).unwrap();
+        assert_eq!(l.warnings.len(), 1);
+        assert!(l.warnings[0].contains("OPENPILE__HTTP__ADRR"));
+    }
+
+    #[test]
+    fn bad_values_name_the_key_and_the_variable() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("OPENPILE__HTTP__ADDR", "not-an-address", "http.addr"),
+            ("OPENPILE__HTTP__BODY_LIMIT", "lots", "http.body_limit"),
+            (
+                "OPENPILE__LOCAL__TIMEZONE",
+                "Mars/Olympus",
+                "local.timezone",
+            ),
+            ("OPENPILE__LOG__FORMAT", "xml", "log.format"),
+            ("OPENPILE__ADMIN__TOKEN_TTL_S", "0", "admin.token_ttl_s"),
+            ("OPENPILE__DB__URL", "mysql://x", "db.url"),
+            (
+                "OPENPILE__OCPP__HEARTBEAT_GRACE_FACTOR",
+                "0.5",
+                "ocpp.heartbeat_grace_factor",
+            ),
+        ];
+        for (var, value, key) in cases {
+            let e = load(&[(var, value)]).unwrap_err();
+            assert_eq!(e.key, *key, "{var}={value}: {e}");
+            assert!(e.to_string().contains(key), "{e}");
+        }
+        let e = load(&[("OPENPILE__HTTP__ADDR", "nope")]).unwrap_err();
+        assert!(e.to_string().contains("OPENPILE__HTTP__ADDR"), "{e}");
+        let e = load(&[("OPENPILE__LOCAL__TIMEZONE", "Moon/Base")]).unwrap_err();
+        assert!(e.to_string().contains("OPENPILE__LOCAL__TIMEZONE"), "{e}");
+    }
+
+    #[test]
+    fn unknown_keys_in_a_file_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("openpile.toml");
+        std::fs::write(&path, "[http]\nadress = \"0.0.0.0:1\"\n").unwrap();
+        let e = Config::load(&ConfigSources {
+            file: Some(path),
+            ..ConfigSources::default()
+        })
+        .unwrap_err();
+        assert_eq!(e.key, "http.adress");
+        let e = Config::load(&ConfigSources {
+            file: Some(dir.path().join("missing.toml")),
+            ..ConfigSources::default()
+        })
+        .unwrap_err();
+        assert!(e.message.contains("does not exist"));
+    }
+
+    #[test]
+    fn flags_win_over_the_environment() {
+        let l = Config::load(
+            &ConfigSources {
+                env: vec![("OPENPILE__DB__URL".into(), "sqlite://env.db".into())],
+                ..ConfigSources::default()
+            }
+            .flag("db.url", "sqlite://flag.db"),
+        )
+        .unwrap();
+        assert_eq!(l.config.db.url.expose_secret(), "sqlite://flag.db");
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://app:hunter2@db:5432/openpile"),
+            "postgres://app:***@db:5432/openpile"
+        );
+        assert_eq!(redact_url("sqlite://openpile.db"), "sqlite://openpile.db");
+        let mut c = Config::defaults();
+        c.db.url = SecretString::from("postgres://app:hunter2@db/openpile");
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        let e = load(&[("OPENPILE__DB__URL", "mysql://u:hunter2@h/d")]).unwrap_err();
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn every_known_key_is_a_field() {
+        let keys = known_keys();
+        for k in [
+            "http.addr",
+            "db.url",
+            "ocpp.tls_cert",
+            "partners.access_token_ttl_s",
+        ] {
+            assert!(keys.iter().any(|x| x == k), "{k}");
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! `openpile demo`: a server with something to look at. On an empty database it imports the
+//! demo network shipped in the repository (`demo/network.json`, compiled in so a clean clone
+//! needs nothing else), makes sure the demo operator exists with a fresh password, and prints
+//! a banner with every URL and a ready-to-paste login.
+//!
+//! Later issues extend the demo here: simulated chargers for the demo stations (issue 3) and a
+//! sandbox partner (issue 4). Each adds its start-up step to [`run`] and its lines to
+//! [`Banner::extra`].
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use openpile_admin::secrets::{self, HashCost};
+use openpile_core::error::StoreError;
+use openpile_core::operator::{AuditEntry, Email, OperatorRole};
+use openpile_core::page::PageRequest;
+use openpile_core::ports::ImportSummary;
+
+use crate::import::{self, ImportFailure};
+use crate::startup::{Application, Shared, StartupError, Stores};
+
+/// The demo network, the same format `openpile import` reads.
+pub const DEMO_NETWORK: &str = include_str!("../../../demo/network.json");
+
+/// Where the demo keeps its data unless `--db` says otherwise: separate from `serve`'s default
+/// so trying the demo never touches a real database.
+pub const DEMO_DB_URL: &str = "sqlite://openpile-demo.db";
+
+/// The demo operator's login (role admin). Its password is generated at every start.
+pub const DEMO_OPERATOR_EMAIL: &str = "ops@openpile.local";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error(transparent)]
+    Startup(#[from] StartupError),
+    #[error("cannot import the demo network")]
+    Import(#[from] ImportFailure),
+    #[error("cannot set up the demo operator")]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Hash(#[from] secrets::HashError),
+}
+
+/// What seeding did.
+#[derive(Debug, Clone)]
+pub struct Seeded {
+    /// `None` when the database already had stations.
+    pub imported: Option<ImportSummary>,
+    pub operator_email: String,
+    pub operator_password: String,
+}
+
+/// Imports the demo network into an empty database. Its charger passwords are public (they
+/// are in the repository), so they are hashed at light cost.
+pub async fn seed_network(stores: &Stores) -> Result<Option<ImportSummary>, DemoError> {
+    let any = stores
+        .network
+        .list_stations(&PageRequest::first(1), true)
+        .await?;
+    if !any.items.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(import_network(stores).await?))
+}
+
+/// Imports the demo network whatever the store holds (the test kit's `import_demo`).
+pub async fn import_network(stores: &Stores) -> Result<ImportSummary, ImportFailure> {
+    let doc = openpile_import::parse_json(DEMO_NETWORK).map_err(ImportFailure::Invalid)?;
+    import::import(stores, doc, HashCost::Light).await
+}
+
+/// Creates the demo operator, or gives the existing one a new password, so the banner always
+/// shows a login that works.
+pub async fn seed_operator(shared: &Shared) -> Result<(String, String), DemoError> {
+    let ops = &shared.stores.operators;
+    let email = Email::parse(DEMO_OPERATOR_EMAIL).map_err(|e| StoreError::Other(Box::new(e)))?;
+    let password = secrets::generate_password(20);
+    let pw = password.clone();
+    let hash = tokio::task::spawn_blocking(move || secrets::hash_password(&pw))
+        .await
+        .map_err(|e| StoreError::Other(Box::new(e)))??;
+    let now = shared.clock.now();
+    let id = match ops.find_operator_by_email(&email).await {
+        Ok(account) => {
+            ops.set_operator_password(&account.id, &hash).await?;
+            account.id
+        }
+        Err(StoreError::NotFound) => {
+            let id = shared.ids.next();
+            ops.create_operator(&id, &email, OperatorRole::Admin, &hash, now)
+                .await?;
+            id
+        }
+        Err(e) => return Err(e.into()),
+    };
+    ops.append_audit(&AuditEntry {
+        id: shared.ids.next(),
+        at: now,
+        actor: "system".into(),
+        action: "demo.operator_password_set".into(),
+        object: format!("operator:{id}"),
+        details: "{}".into(),
+    })
+    .await?;
+    Ok((email.as_str().to_owned(), password))
+}
+
+/// Builds the demo application: opens and seeds the store, then binds.
+pub async fn build(config: crate::config::Config) -> Result<(Application, Banner), DemoError> {
+    use secrecy::ExposeSecret as _;
+    let stores = Stores::open(config.db.url.expose_secret()).await?;
+    let imported = seed_network(&stores).await?;
+    let db = config.db.redacted_url();
+    let app = Application::build_with(config, stores).await?;
+    let (operator_email, operator_password) = seed_operator(app.shared()).await?;
+    let seeded = Seeded {
+        imported,
+        operator_email,
+        operator_password,
+    };
+    // Issue 3: start the simulated chargers of the demo stations here, against
+    // ws://{addr}/ocpp/{charger_id}, and push a banner line saying how many are connected.
+    // Issue 4: create the sandbox partner here and push its client id and secret.
+    let banner = Banner::new(app.local_addr(), db, &seeded);
+    Ok((app, banner))
+}
+
+/// What `demo` prints once it is listening.
+#[derive(Debug, Clone)]
+pub struct Banner {
+    /// `http://host:port`, with an unspecified bind address shown as 127.0.0.1.
+    pub base_url: String,
+    pub ocpp_url: String,
+    pub db: String,
+    pub seeded: Seeded,
+    /// Lines added by later demo steps (simulated chargers, sandbox partner).
+    pub extra: Vec<String>,
+}
+
+impl Banner {
+    pub fn new(addr: SocketAddr, db: String, seeded: &Seeded) -> Self {
+        let host = if addr.ip().is_unspecified() {
+            format!("127.0.0.1:{}", addr.port())
+        } else {
+            addr.to_string()
+        };
+        Self {
+            base_url: format!("http://{host}"),
+            ocpp_url: format!("ws://{host}/ocpp/{{charger_id}}"),
+            db,
+            seeded: seeded.clone(),
+            extra: Vec::new(),
+        }
+    }
+}
+
+impl fmt::Display for Banner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let base = &self.base_url;
+        let s = &self.seeded;
+        writeln!(f)?;
+        writeln!(f, "OpenPile demo is running at {base}")?;
+        writeln!(f)?;
+        match &s.imported {
+            Some(n) => writeln!(
+                f,
+                "  Loaded the demo network: {} stations, {} chargers, {} connectors, {} tariffs",
+                n.stations, n.chargers, n.connectors, n.tariffs
+            )?,
+            None => writeln!(f, "  Using the network already in the database")?,
+        }
+        writeln!(f, "  Database:      {}", self.db)?;
+        writeln!(f)?;
+        writeln!(f, "  Admin API:     {base}/admin/v1")?;
+        writeln!(f, "  API docs:      {base}/docs")?;
+        writeln!(f, "  OpenAPI:       {base}/openapi.json")?;
+        writeln!(f, "  Metrics:       {base}/metrics")?;
+        writeln!(f, "  Health:        {base}/healthz")?;
+        writeln!(f, "  OCPP 1.6J:     {}", self.ocpp_url)?;
+        writeln!(f)?;
+        writeln!(
+            f,
+            "  Demo operator (role admin, new password at every start):"
+        )?;
+        writeln!(f, "    email:       {}", s.operator_email)?;
+        writeln!(f, "    password:    {}", s.operator_password)?;
+        writeln!(f)?;
+        writeln!(f, "  Log in and list the stations:")?;
+        writeln!(
+            f,
+            "    TOKEN=$(curl -s -X POST {base}/admin/v1/login -H 'content-type: application/json' \\"
+        )?;
+        writeln!(
+            f,
+            "      -d '{{\"email\":\"{}\",\"password\":\"{}\"}}' | sed -E 's/.*\"token\":\"([^\"]+)\".*/\\1/')",
+            s.operator_email, s.operator_password
+        )?;
+        writeln!(
+            f,
+            "    curl -s '{base}/admin/v1/stations?limit=5' -H \"authorization: Bearer $TOKEN\""
+        )?;
+        for line in &self.extra {
+            writeln!(f, "  {line}")?;
+        }
+        writeln!(f)?;
+        writeln!(f, "Press Ctrl-C to stop.")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_demo_network_parses() {
+        let doc = openpile_import::parse_json(super::DEMO_NETWORK).unwrap();
+        assert!(doc.stations().len() >= 15, "{}", doc.stations().len());
+        assert!(doc.missing_references().is_empty());
+    }
+}

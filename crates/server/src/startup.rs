@@ -1,0 +1,359 @@
+//! Wiring: picks the store from the database URL, builds the shared state (ports as
+//! `Arc<dyn …>`, clock, id generator), merges the faces' routers with the server's own, binds
+//! the listener and serves until told to stop. This is the only place that knows every crate.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request};
+use axum::middleware;
+use axum::routing::get;
+use openpile_admin::{AdminSettings, AdminState};
+use openpile_core::charging::TransactionStore;
+use openpile_core::clock::{Clock, SystemClock};
+use openpile_core::error::StoreError;
+use openpile_core::ids::{IdGenerator, UuidV7Ids};
+use openpile_core::ports::{ChargerGateway, ChargerStore, NetworkStore, OperatorStore};
+use openpile_ocpp16::{CentralSystem, Ocpp16Config};
+use openpile_store_sqlite::SqliteStore;
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::config::{Config, redact_url};
+use crate::http::{self, OpsState};
+use crate::openapi;
+
+/// Why the application could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("database URL {url} is not supported yet: only sqlite:// works in this version")]
+    UnsupportedDatabase { url: String },
+    #[error("cannot open the database {url}")]
+    Store {
+        url: String,
+        #[source]
+        source: StoreError,
+    },
+    #[error("cannot mark connectors offline at start-up")]
+    Offline(#[source] StoreError),
+    #[error("cannot load the TLS certificate or key (ocpp.tls_cert, ocpp.tls_key)")]
+    Tls(#[source] openpile_ocpp16::tls::TlsError),
+    #[error("cannot listen on {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The concrete database behind the ports, for what ports do not cover: readiness pings and
+/// closing the pool at shutdown.
+#[derive(Clone)]
+pub enum Backend {
+    Sqlite(SqliteStore),
+}
+
+impl Backend {
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            Self::Sqlite(s) => s.ping().await,
+        }
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Self::Sqlite(s) => s.close().await,
+        }
+    }
+}
+
+/// The store ports, as every face receives them.
+#[derive(Clone)]
+pub struct Stores {
+    pub network: Arc<dyn NetworkStore>,
+    pub chargers: Arc<dyn ChargerStore>,
+    pub operators: Arc<dyn OperatorStore>,
+    pub transactions: Arc<dyn TransactionStore>,
+    pub backend: Backend,
+}
+
+impl Stores {
+    /// Opens (and migrates) the store named by `url`, chosen by its scheme.
+    pub async fn open(url: &str) -> Result<Stores, StartupError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Err(StartupError::UnsupportedDatabase {
+                url: redact_url(url),
+            });
+        }
+        let store = SqliteStore::connect(url)
+            .await
+            .map_err(|source| StartupError::Store {
+                url: redact_url(url),
+                source,
+            })?;
+        let shared = Arc::new(store.clone());
+        Ok(Stores {
+            network: shared.clone(),
+            chargers: shared.clone(),
+            operators: shared.clone(),
+            transactions: shared,
+            backend: Backend::Sqlite(store),
+        })
+    }
+}
+
+/// Everything built once per process and handed to the faces.
+#[derive(Clone)]
+pub struct Shared {
+    pub config: Config,
+    pub stores: Stores,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdGenerator>,
+    /// The OCPP 1.6J central system: the `/ocpp/{id}` endpoint and the live connections.
+    pub central: CentralSystem,
+    /// Commands to chargers, for every face (the central system behind a port).
+    pub gateway: Arc<dyn ChargerGateway>,
+}
+
+/// A built, bound, not yet serving application.
+pub struct Application {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    router: Router,
+    shared: Shared,
+    /// Security Profile 2: when set, the listener speaks TLS (https:// and wss://).
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+}
+
+impl Application {
+    /// Opens the store named in the configuration, builds the routers and binds the listener
+    /// (port 0 picks a free one: read it back with [`Application::local_addr`]).
+    pub async fn build(config: Config) -> Result<Application, StartupError> {
+        let stores = Stores::open(config.db.url.expose_secret()).await?;
+        Self::build_with(config, stores).await
+    }
+
+    /// As [`Application::build`], with stores opened by the caller (the demo seeds them first).
+    pub async fn build_with(config: Config, stores: Stores) -> Result<Application, StartupError> {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        // No charger is connected to a process that has just started, whatever the database
+        // says from before. (Several nodes sharing one database will need the connection
+        // registry of docs/design.md instead.)
+        stores
+            .chargers
+            .mark_all_offline(clock.now())
+            .await
+            .map_err(StartupError::Offline)?;
+        let central = CentralSystem::new(
+            ocpp_settings(&config),
+            stores.chargers.clone(),
+            stores.transactions.clone(),
+            clock.clone(),
+        );
+        let tls = match (&config.ocpp.tls_cert, &config.ocpp.tls_key) {
+            (Some(cert), Some(key)) => {
+                Some(openpile_ocpp16::tls::tls_config(cert, key).map_err(StartupError::Tls)?)
+            }
+            _ => None,
+        };
+        let shared = Shared {
+            stores,
+            clock,
+            ids: Arc::new(UuidV7Ids),
+            gateway: Arc::new(central.clone()),
+            central,
+            config,
+        };
+        let router = build_router(&shared);
+        let addr = shared.config.http.addr;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartupError::Bind { addr, source })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind { addr, source })?;
+        Ok(Application {
+            listener,
+            local_addr,
+            router,
+            shared,
+            tls,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr.port()
+    }
+
+    pub fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
+    /// Serves until `shutdown` completes, then closes the chargers' WebSockets (they would
+    /// otherwise keep the graceful shutdown waiting), lets requests in flight finish and closes
+    /// the database.
+    pub async fn run_until<F>(self, shutdown: F) -> std::io::Result<()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let metrics = http::prometheus();
+        // Histograms need draining now and then, or their buffers only grow.
+        let upkeep = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                metrics.run_upkeep();
+            }
+        });
+        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = async move {
+            let _ = stop_rx.wait_for(|stop| *stop).await;
+        };
+        let sweeper = tokio::spawn(self.shared.central.clone().run_liveness_sweeper(stopped));
+        let central = self.shared.central.clone();
+        let shutdown = async move {
+            shutdown.await;
+            central.close_all();
+            let _ = stop_tx.send(true);
+        };
+        tracing::info!(
+            addr = %self.local_addr,
+            tls = self.tls.is_some(),
+            "serving HTTP and OCPP"
+        );
+        let result = match self.tls {
+            Some(tls) => {
+                openpile_ocpp16::tls::serve_tls(self.listener, tls, self.router, shutdown).await
+            }
+            None => {
+                axum::serve(self.listener, self.router)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+        };
+        upkeep.abort();
+        let _ = sweeper.await;
+        self.shared.stores.backend.close().await;
+        tracing::info!("stopped");
+        result
+    }
+}
+
+/// The OCPP face's settings, from `[ocpp]`.
+fn ocpp_settings(config: &Config) -> Ocpp16Config {
+    Ocpp16Config {
+        heartbeat_interval: Duration::from_secs(config.ocpp.heartbeat_interval_s.into()),
+        liveness_factor: config.ocpp.heartbeat_grace_factor,
+        call_timeout: Duration::from_secs(config.ocpp.call_timeout_s.into()),
+        ..Ocpp16Config::default()
+    }
+}
+
+/// The admin face's settings, from `[admin]`.
+fn admin_settings(config: &Config) -> AdminSettings {
+    AdminSettings {
+        token_ttl: chrono::TimeDelta::seconds(
+            i64::try_from(config.admin.token_ttl_s).unwrap_or(i64::MAX / 1000),
+        ),
+    }
+}
+
+/// All routes: the server's own, then each face's. A new face is one `.merge` here plus one
+/// `merge` in `openapi::document`.
+fn build_router(shared: &Shared) -> Router {
+    let ops = OpsState {
+        backend: shared.stores.backend.clone(),
+        metrics: http::prometheus(),
+    };
+    let admin = AdminState {
+        network: shared.stores.network.clone(),
+        operators: shared.stores.operators.clone(),
+        gateway: shared.gateway.clone(),
+        clock: shared.clock.clone(),
+        ids: shared.ids.clone(),
+        settings: admin_settings(&shared.config),
+    };
+    let docs = SwaggerUi::new("/docs")
+        .url("/openapi.json", openapi::document())
+        // The bundle would otherwise send the document to validator.swagger.io.
+        .config(utoipa_swagger_ui::Config::default().validator_url("none"));
+
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .route("/healthz", get(http::healthz))
+        .route("/readyz", get(http::readyz))
+        .route("/metrics", get(http::metrics))
+        .with_state(ops)
+        .merge(openpile_admin::router(admin))
+        .merge(openpile_ocpp16::router(shared.central.clone()))
+        // Issue 4: .merge(openpile_api::router(api_state)) serving /v1/... and /oauth/token
+        .merge(docs)
+        .fallback(http::not_found)
+        .method_not_allowed_fallback(http::method_not_allowed)
+        .layer(middleware::from_fn(http::track))
+        .layer(DefaultBodyLimit::max(shared.config.http.body_limit))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(|req: &Request<_>| {
+                            let id = req
+                                .headers()
+                                .get("x-request-id")
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("-");
+                            tracing::info_span!(
+                                "http",
+                                method = %req.method(),
+                                path = %req.uri().path(),
+                                request_id = %id,
+                            )
+                        })
+                        // One line per request at info: status and latency. Headers (and so
+                        // tokens and passwords) are never logged.
+                        .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+                )
+                .layer(PropagateRequestIdLayer::new(request_id)),
+        )
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM (service managers, containers).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT received, shutting down"),
+        () = terminate => tracing::info!("SIGTERM received, shutting down"),
+    }
+}

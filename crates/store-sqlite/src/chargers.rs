@@ -1,0 +1,263 @@
+//! [`ChargerStore`] on SQLite: what the charger-facing face records (boots, liveness, reported
+//! statuses, going offline). The status rules themselves (what counts as a change, stale
+//! reports, the sequence number) are core's [`ConnectorState::observe`]; this module only loads
+//! the state, calls it and saves the result.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use openpile_core::error::StoreError;
+use openpile_core::ids::{ChargerId, ConnectorId, StationId};
+use openpile_core::network::Registration;
+use openpile_core::ports::{
+    BootInfo, ChargerCredentials, ChargerStore, ConnectorStatusChanged, ReportedStatus,
+};
+use openpile_core::status::{ChargePointStatus, ConnectorState, ConnectorStatus};
+use sqlx::SqliteConnection;
+
+use crate::columns::{now, ocpp_status_name, parse_opt_ts, parse_with, stored, ts};
+use crate::network::{CONNECTOR_COLUMNS, ConnectorRow};
+use crate::{CorruptValue, SqliteStore, db_error};
+
+#[derive(Debug, sqlx::FromRow)]
+struct CredentialsRow {
+    registration: String,
+    retired_at: Option<String>,
+    ocpp_password_hash: Option<String>,
+}
+
+/// A connector's live state together with the station it belongs to (for the change events).
+#[derive(Debug, sqlx::FromRow)]
+struct LiveRow {
+    #[sqlx(flatten)]
+    connector: ConnectorRow,
+    station_id: String,
+}
+
+async fn charger_exists(conn: &mut SqliteConnection, id: &ChargerId) -> Result<bool, StoreError> {
+    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM chargers WHERE id = ?1")
+        .bind(id.as_str())
+        .fetch_optional(conn)
+        .await
+        .map_err(db_error)?;
+    Ok(found.is_some())
+}
+
+/// The state to observe from. A connector never heard from (sequence 0) has no baseline time:
+/// its first report applies whenever it was made, even if that is before the connector was
+/// provisioned (a charger's clock, or a test's fake clock, may lag ours).
+fn baseline(state: ConnectorState) -> ConnectorState {
+    if state.status_seq == 0 {
+        ConnectorState {
+            changed_at: DateTime::<Utc>::MIN_UTC,
+            ..state
+        }
+    } else {
+        state
+    }
+}
+
+/// Applies one observation to each of `rows` and saves what changed. Retired connectors are
+/// left alone: partners no longer see them, so nothing about them is news.
+async fn observe_all(
+    conn: &mut SqliteConnection,
+    rows: Vec<LiveRow>,
+    status: ConnectorStatus,
+    ocpp_status: Option<ChargePointStatus>,
+    at: DateTime<Utc>,
+) -> Result<Vec<ConnectorStatusChanged>, StoreError> {
+    let at = stored(at);
+    let mut changes = Vec::new();
+    for row in rows {
+        if row.connector.retired_at.is_some() {
+            continue;
+        }
+        let before = row.connector.state()?;
+        let mut state = baseline(before);
+        let change = state.observe(status, ocpp_status, at);
+        if state == baseline(before) {
+            continue;
+        }
+        // Only a finer OCPP status changed on a never-observed connector: keep its time.
+        let changed_at = if state.status_seq == 0 {
+            before.changed_at
+        } else {
+            state.changed_at
+        };
+        sqlx::query(
+            "UPDATE connectors SET status = ?2, ocpp_status = ?3, status_changed_at = ?4, \
+             status_seq = ?5, updated_at = ?6 WHERE id = ?1",
+        )
+        .bind(&row.connector.id)
+        .bind(state.status.as_str())
+        .bind(state.ocpp_status.map(ocpp_status_name))
+        .bind(ts(changed_at))
+        .bind(state.status_seq)
+        .bind(ts(at))
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+        if let Some(change) = change {
+            changes.push(ConnectorStatusChanged {
+                connector_id: parse_with("connectors.id", &row.connector.id, ConnectorId::parse)?,
+                charger_id: parse_with(
+                    "connectors.charger_id",
+                    &row.connector.charger_id,
+                    ChargerId::parse,
+                )?,
+                station_id: parse_with("chargers.station_id", &row.station_id, StationId::parse)?,
+                previous: change.previous,
+                state: change.current,
+            });
+        }
+    }
+    Ok(changes)
+}
+
+/// The connectors of one charger (or of all chargers), optionally only number `number`.
+async fn live_rows(
+    conn: &mut SqliteConnection,
+    charger: Option<&ChargerId>,
+    number: Option<u32>,
+) -> Result<Vec<LiveRow>, StoreError> {
+    let sql = format!(
+        "SELECT {CONNECTOR_COLUMNS}, ch.station_id FROM connectors c \
+         JOIN chargers ch ON ch.id = c.charger_id \
+         WHERE (?1 IS NULL OR c.charger_id = ?1) AND (?2 IS NULL OR c.number = ?2) \
+         ORDER BY c.charger_id, c.number"
+    );
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(charger.map(ChargerId::as_str))
+        .bind(number.map(i64::from))
+        .fetch_all(conn)
+        .await
+        .map_err(db_error)
+}
+
+#[async_trait]
+impl ChargerStore for SqliteStore {
+    async fn charger_credentials(&self, id: &ChargerId) -> Result<ChargerCredentials, StoreError> {
+        let row: CredentialsRow = sqlx::query_as(
+            "SELECT registration, retired_at, ocpp_password_hash FROM chargers WHERE id = ?1",
+        )
+        .bind(id.as_str())
+        .fetch_one(self.pool())
+        .await
+        .map_err(db_error)?;
+        let registration = Registration::parse(&row.registration).ok_or_else(|| {
+            CorruptValue::new("chargers.registration", format!("{:?}", row.registration))
+        })?;
+        Ok(ChargerCredentials {
+            registration,
+            retired: parse_opt_ts("chargers.retired_at", row.retired_at.as_deref())?.is_some(),
+            password_hash: row.ocpp_password_hash,
+        })
+    }
+
+    async fn record_boot(
+        &self,
+        id: &ChargerId,
+        boot: &BootInfo,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        // A disabled charger stays disabled whatever it says; optional boot fields the charger
+        // left out keep what the operator entered.
+        let done = sqlx::query(
+            "UPDATE chargers SET vendor = ?2, model = ?3, serial = COALESCE(?4, serial), \
+             firmware = COALESCE(?5, firmware), \
+             registration = CASE WHEN registration = 'disabled' THEN 'disabled' \
+                                 ELSE 'registered' END, \
+             last_boot_at = ?6, \
+             last_seen_at = CASE WHEN last_seen_at IS NULL OR last_seen_at < ?6 THEN ?6 \
+                                 ELSE last_seen_at END, \
+             updated_at = ?7 \
+             WHERE id = ?1",
+        )
+        .bind(id.as_str())
+        .bind(&boot.vendor)
+        .bind(&boot.model)
+        .bind(&boot.serial)
+        .bind(&boot.firmware)
+        .bind(ts(at))
+        .bind(now())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn record_seen(&self, id: &ChargerId, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        // Messages can be handled out of order; the newest time wins.
+        let done = sqlx::query(
+            "UPDATE chargers SET \
+             last_seen_at = CASE WHEN last_seen_at IS NULL OR last_seen_at < ?2 THEN ?2 \
+                                 ELSE last_seen_at END \
+             WHERE id = ?1",
+        )
+        .bind(id.as_str())
+        .bind(ts(at))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn record_status(
+        &self,
+        id: &ChargerId,
+        status: &ReportedStatus,
+    ) -> Result<Vec<ConnectorStatusChanged>, StoreError> {
+        let mut tx = self.write().await?;
+        if !charger_exists(&mut tx, id).await? {
+            return Err(StoreError::NotFound);
+        }
+        let number = status.connector.map(|n| n.get());
+        let rows = live_rows(&mut tx, Some(id), number).await?;
+        if number.is_some() && rows.is_empty() {
+            return Err(StoreError::NotFound);
+        }
+        let changes = observe_all(
+            &mut tx,
+            rows,
+            status.status.connector_status(),
+            Some(status.status),
+            status.at,
+        )
+        .await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(changes)
+    }
+
+    async fn mark_offline(
+        &self,
+        id: &ChargerId,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<ConnectorStatusChanged>, StoreError> {
+        let mut tx = self.write().await?;
+        if !charger_exists(&mut tx, id).await? {
+            return Err(StoreError::NotFound);
+        }
+        let rows = live_rows(&mut tx, Some(id), None).await?;
+        let changes = observe_all(&mut tx, rows, ConnectorStatus::Offline, None, at).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(changes)
+    }
+
+    async fn mark_all_offline(
+        &self,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<ConnectorStatusChanged>, StoreError> {
+        let mut tx = self.write().await?;
+        let rows = live_rows(&mut tx, None, None).await?;
+        let changes = observe_all(&mut tx, rows, ConnectorStatus::Offline, None, at).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(changes)
+    }
+}
