@@ -643,3 +643,46 @@ pub(crate) async fn resume_partner(
         .await?;
     Ok(Json(partner_account(&p)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_lists_every_review_route() {
+        let json = serde_json::to_value(openapi()).unwrap();
+        let paths = json["paths"].as_object().unwrap();
+        for p in [
+            "/admin/v1/partner-applications",
+            "/admin/v1/partner-applications/{id}",
+            "/admin/v1/partner-applications/{id}/approve",
+            "/admin/v1/partner-applications/{id}/reject",
+            "/admin/v1/partners",
+            "/admin/v1/partners/{id}",
+            "/admin/v1/partners/{id}/suspend",
+            "/admin/v1/partners/{id}/resume",
+        ] {
+            assert!(paths.contains_key(p), "missing {p}");
+        }
+    }
+
+    #[test]
+    fn only_reviewers_and_admins_decide() {
+        let auth = |role| OperatorAuth {
+            operator: openpile_core::operator::OperatorAccount {
+                id: "op".into(),
+                email: openpile_core::operator::Email::parse("op@x.cn").unwrap(),
+                role,
+                password_hash: String::new(),
+                disabled: false,
+                created_at: Utc::now(),
+            },
+            token_sha256: String::new(),
+            expires_at: Utc::now(),
+        };
+        assert!(require_reviewer(&auth(OperatorRole::Reviewer)).is_ok());
+        assert!(require_reviewer(&auth(OperatorRole::Admin)).is_ok());
+        assert!(require_reviewer(&auth(OperatorRole::Finance)).is_err());
+        assert!(require_reviewer(&auth(OperatorRole::Operations)).is_err());
+    }
+}

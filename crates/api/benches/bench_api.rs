@@ -221,6 +221,10 @@ async fn run(smoke: bool) {
         .unwrap()
         .access_token;
 
+    tokio::spawn(openpile_api::keep_catalog_fresh(
+        catalog.clone(),
+        Duration::from_millis(50),
+    ));
     let state = ApiState::new(partners, catalog, clock, PublicLimits::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -324,7 +328,7 @@ async fn run(smoke: bool) {
     results.push(statuses("GET /v1/connector-statuses?station_id=…").await);
 
     // The same while chargers report 200 status changes a second (each one a store write and,
-    // within 100 ms, a catalog refresh of that station).
+    // within 50 ms, a background catalog refresh of that station).
     let churning = Arc::new(AtomicBool::new(true));
     let churn = {
         let (store, churning) = (store.clone(), churning.clone());

@@ -106,6 +106,22 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
+/// Keeps the catalog current from a background task, so that partner reads find a fresh
+/// snapshot instead of refreshing it themselves (the reader that finds it stale pays the
+/// refresh; with this running, none does). Runs until the task is dropped:
+/// `tokio::spawn(openpile_api::keep_catalog_fresh(catalog.clone(), Duration::from_millis(50)))`.
+pub async fn keep_catalog_fresh(catalog: Arc<Catalog>, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = catalog.refresh().await {
+            // Readers keep the last snapshot and retry themselves; say so once per failure.
+            tracing::warn!(error = %error::ErrorChain(&e), "catalog refresh failed");
+        }
+    }
+}
+
 /// The Open API's OpenAPI description; the server merges it into `/openapi.json`.
 pub fn api_doc() -> utoipa::openapi::OpenApi {
     PartnerApi::openapi()
@@ -195,11 +211,12 @@ struct ErrorTable;
 
 impl utoipa::Modify for ErrorTable {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let table = error::ErrorCode::markdown_table();
+        let text = format!(
+            "Every error of the Open API (`/v1`, `/oauth/token`) is an RFC 9457 `application/problem+json` document with a stable `code`; the token endpoint answers RFC 6749 §5.2 JSON (`error`, `error_description`) with the same members besides. Every response carries `X-Request-Id` (echoed when sent).\n\n{}",
+            error::ErrorCode::markdown_table()
+        );
         let base = openapi.info.description.clone().unwrap_or_default();
-        openapi.info.description = Some(format!(
-            "{base}\n\nEvery error is an RFC 9457 `application/problem+json` document with a stable `code`; the token endpoint answers RFC 6749 §5.2 JSON (`error`, `error_description`) with the same members besides. Every response carries `X-Request-Id` (echoed when sent).\n\n{table}"
-        ));
+        openapi.info.description = Some(format!("{base}\n\n{text}"));
         let Some(components) = openapi.components.as_mut() else {
             return;
         };
@@ -208,6 +225,9 @@ impl utoipa::Modify for ErrorTable {
         else {
             return;
         };
+        // `info` is not merged into the server's document; the schema is, so the table
+        // travels with it.
+        problem.description = Some(text);
         if let Some(utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::Object(code))) =
             problem.properties.get_mut("code")
         {
@@ -252,6 +272,10 @@ mod tests {
         assert_eq!(codes.len(), error::ErrorCode::ALL.len());
         let description = json["info"]["description"].as_str().unwrap();
         assert!(description.contains("`rate_limited` | 429"));
+        let problem = json["components"]["schemas"]["ApiProblem"]["description"]
+            .as_str()
+            .unwrap();
+        assert!(problem.contains("`invalid_client` | 401"));
         assert!(
             json["components"]["securitySchemes"]["oauth2"]["flows"]["clientCredentials"]
                 .is_object()

@@ -21,8 +21,10 @@ use crate::ApiState;
 use crate::error::{ApiError, ErrorChain, ErrorCode, REALM, add_header, render};
 use crate::extract::{form_decode, read_body};
 
-/// The form of a token request (`application/x-www-form-urlencoded`).
-#[derive(Debug, Deserialize, ToSchema)]
+/// The form of a token request (`application/x-www-form-urlencoded`). Documentation only: the
+/// handler reads the form itself (strictly, RFC 6749 §3.2).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
 #[schema(example = json!({
     "grant_type": "client_credentials",
     "scope": "stations:read",
@@ -39,8 +41,8 @@ pub struct TokenRequest {
     pub client_secret: Option<String>,
 }
 
-/// A successful token response (RFC 6749 §5.1).
-#[derive(Debug, Serialize, ToSchema)]
+/// A successful token response (RFC 6749 §5.1). (No `Debug`: the token must not reach a log.)
+#[derive(Serialize, ToSchema)]
 #[schema(example = json!({
     "access_token": "opat_Qm9vdHN0cmFwEXAMPLEonlyEXAMPLEonlyEXAMPLE0",
     "token_type": "Bearer",

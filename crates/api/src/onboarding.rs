@@ -22,8 +22,9 @@ use crate::error::{ApiError, ApiProblem};
 use crate::extract::{AccountAuth, IdPath, JsonBody, QueryMap};
 use crate::paging::{Cursor, page_limit};
 
-/// A new application, with the password of the applicant account it creates.
-#[derive(Debug, Deserialize, ToSchema)]
+/// A new application, with the password of the applicant account it creates. (No `Debug`:
+/// the password must not reach a log.)
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({
     "company_name": "上海示例出行科技有限公司",
@@ -230,8 +231,8 @@ impl From<&Application> for ApplicationView {
     }
 }
 
-/// A client secret, shown exactly this once.
-#[derive(Debug, Serialize, ToSchema)]
+/// A client secret, shown exactly this once. (No `Debug`: it must not reach a log.)
+#[derive(Serialize, ToSchema)]
 #[schema(example = json!({
     "client_id": "sbx_0193b2a46c1e7d1a9f1e3c2b1a0f9e8d",
     "client_secret": "opsk_3q2-7wEXAMPLEonlyEXAMPLEonlyEXAMPLEonly0",
@@ -271,7 +272,7 @@ impl From<IssuedSecret> for IssuedSecretView {
 }
 
 /// The answer to a new application.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct ApplicationCreated {
     pub application: ApplicationView,
     /// Sandbox credentials, usable at once against sandbox stations.
@@ -339,6 +340,7 @@ pub(crate) async fn submit_application(
     security(("applicant_basic" = []), ("oauth2" = [])),
     responses(
         (status = 200, description = "The application", body = ApplicationView),
+        (status = 400, description = "`bad_request`: a malformed path segment", body = ApiProblem, content_type = "application/problem+json"),
         (status = 401, description = "`unauthorized`, `invalid_credentials` or a token error", body = ApiProblem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`: no such application of this applicant", body = ApiProblem, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`", body = ApiProblem, content_type = "application/problem+json"),

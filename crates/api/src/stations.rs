@@ -14,7 +14,7 @@ use openpile_core::geo::{Coordinates, Datum};
 use openpile_core::ids::{ConnectorId, StationId, TariffId};
 use openpile_core::money::{CURRENCY, parse_plain_decimal};
 use openpile_core::network::{AreaCode, Charger, ConnectorStandard, ConnectorView, OpeningHours};
-use openpile_core::partner::catalog::{CatalogStation, NETWORK_TZ, Near, Snapshot, StationFilter};
+use openpile_core::partner::catalog::{CatalogStation, NETWORK_TZ, Near, StationFilter};
 use openpile_core::partner::credential::Scope;
 use openpile_core::tariff::Tariff;
 use serde::Serialize;
@@ -502,6 +502,7 @@ fn station_id(id: &str) -> Result<StationId, ApiError> {
     params(("station_id" = String, Path, description = "Station id")),
     responses(
         (status = 200, description = "The station", body = StationInfo),
+        (status = 400, description = "`bad_request`: a malformed path segment", body = ApiProblem, content_type = "application/problem+json"),
         (status = 401, description = AUTH_ERRORS, body = ApiProblem, content_type = "application/problem+json"),
         (status = 403, description = "`insufficient_scope`", body = ApiProblem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`: unknown, retired or outside the partner's scope", body = ApiProblem, content_type = "application/problem+json"),
@@ -546,6 +547,7 @@ pub struct StationTariff {
     params(("station_id" = String, Path, description = "Station id")),
     responses(
         (status = 200, description = "The tariff in force and upcoming versions", body = StationTariff),
+        (status = 400, description = "`bad_request`: a malformed path segment", body = ApiProblem, content_type = "application/problem+json"),
         (status = 401, description = AUTH_ERRORS, body = ApiProblem, content_type = "application/problem+json"),
         (status = 403, description = "`insufficient_scope`", body = ApiProblem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`", body = ApiProblem, content_type = "application/problem+json"),
@@ -600,6 +602,7 @@ fn connector_id(id: &str) -> Result<ConnectorId, ApiError> {
     params(("connector_id" = String, Path, description = "Connector id")),
     responses(
         (status = 200, description = "The connector", body = ConnectorDetail),
+        (status = 400, description = "`bad_request`: a malformed path segment", body = ApiProblem, content_type = "application/problem+json"),
         (status = 401, description = AUTH_ERRORS, body = ApiProblem, content_type = "application/problem+json"),
         (status = 403, description = "`insufficient_scope`", body = ApiProblem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`", body = ApiProblem, content_type = "application/problem+json"),

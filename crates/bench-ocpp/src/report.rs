@@ -116,11 +116,15 @@ pub fn table(outcomes: &[Outcome], targets: &Targets, rate: u32) -> String {
         "chargers connected + booted",
         &|o| format!("{}/{}", o.connected, o.chargers),
         op.map_or_else(String::new, |o| {
-            format!(
-                "target {}: {}",
-                targets.chargers,
-                verdict(o.held_after_settle >= targets.chargers.min(o.chargers))
-            )
+            if o.chargers < targets.chargers {
+                format!("target {} (run with --chargers {0})", targets.chargers)
+            } else {
+                format!(
+                    "target {}: {}",
+                    targets.chargers,
+                    verdict(o.held_after_settle >= targets.chargers)
+                )
+            }
         }),
     ));
     rows.push(row(
@@ -255,7 +259,7 @@ pub fn table(outcomes: &[Outcome], targets: &Targets, rate: u32) -> String {
 
     let mut header = vec!["".to_owned()];
     header.extend(outcomes.iter().map(|o| o.name.to_owned()));
-    header.push("".into());
+    header.push("target (issue 3)".into());
     let widths: Vec<usize> = (0..header.len())
         .map(|i| {
             rows.iter()

@@ -244,7 +244,9 @@ fn spawn_and_wait(
 /// The bound address from `serving HTTP` (JSON log line, or the pretty format's `addr=`).
 fn listen_addr(line: &str) -> Option<SocketAddr> {
     if let Ok(v) = serde_json::from_str::<Value>(line)
-        && let Some(addr) = v.pointer("/fields/addr").and_then(Value::as_str)
+        && let Some(addr) = ["/fields/addr", "/addr"]
+            .iter()
+            .find_map(|p| v.pointer(p).and_then(Value::as_str))
     {
         return addr.parse().ok();
     }
@@ -297,6 +299,8 @@ mod tests {
     fn the_listen_address_is_read_from_either_log_format() {
         let json = r#"{"timestamp":"x","level":"INFO","fields":{"message":"serving HTTP","addr":"127.0.0.1:4242"},"target":"openpile_server::startup"}"#;
         assert_eq!(listen_addr(json), Some(SocketAddr::from(([127, 0, 0, 1], 4242))));
+        let flat = r#"{"level":"INFO","message":"serving HTTP and OCPP","addr":"127.0.0.1:4243"}"#;
+        assert_eq!(listen_addr(flat), Some(SocketAddr::from(([127, 0, 0, 1], 4243))));
         let pretty = "2026-01-01T00:00:00Z  INFO openpile_server::startup: serving HTTP addr=127.0.0.1:99";
         assert_eq!(listen_addr(pretty), Some(SocketAddr::from(([127, 0, 0, 1], 99))));
         assert_eq!(listen_addr("serving HTTP"), None);

@@ -92,6 +92,15 @@ pub fn fill(message: &str, arg: impl std::fmt::Display) -> String {
     message.replace("{0}", &arg.to_string())
 }
 
+/// Replaces `{0}`, `{1}`, … in a message with `args`.
+pub fn fill_all(message: &str, args: &[&dyn std::fmt::Display]) -> String {
+    args.iter()
+        .enumerate()
+        .fold(message.to_owned(), |m, (i, a)| {
+            m.replace(&format!("{{{i}}}"), &a.to_string())
+        })
+}
+
 macro_rules! messages {
     ($($key:ident: $zh:literal, $en:literal;)*) => {
         /// One language's strings; see the module docs.
@@ -257,6 +266,7 @@ messages! {
     period_flat: "平", "Flat";
     period_valley: "谷", "Valley";
     idle_fee: "占位费", "Idle fee";
+    idle_fee_value: "每分钟 {0} 元，免费 {1} 分钟", "{0} CNY per minute after {1} free minutes";
     idle_price: "占位费（元/分钟，可空）", "Idle fee (CNY per minute, optional)";
     idle_grace: "免费占位时长（分钟）", "Grace period (minutes)";
     add_row: "添加一行", "Add a row";
@@ -513,11 +523,13 @@ mod tests {
         for (key, zh, en) in all_pairs() {
             assert!(!zh.trim().is_empty(), "{key} has no Chinese");
             assert!(!en.trim().is_empty(), "{key} has no English");
-            assert_eq!(
-                zh.contains("{0}"),
-                en.contains("{0}"),
-                "{key}: both languages must take the same argument"
-            );
+            for arg in ["{0}", "{1}"] {
+                assert_eq!(
+                    zh.contains(arg),
+                    en.contains(arg),
+                    "{key}: both languages must take the same arguments"
+                );
+            }
         }
     }
 

@@ -9,11 +9,14 @@
 //!
 //! Module map:
 //! - [`i18n`]: the two message tables (zh-CN, en) and the language choice.
-//! - `auth`, `secrets`, `lockout`, `csrf`, `nonce`: login, sessions, forms that cannot be forged
-//!   or submitted twice.
-//! - `nav`: screens, roles and what each role may see and do.
+//! - `auth`, `secrets`, `lockout`, `csrf`, `nonce`, `cookie`: operator login and sessions, and
+//!   forms that cannot be forged or submitted twice.
+//! - `nav`: screens, roles and what each role may see and do (add a screen there first).
 //! - `page`, `error`, `assets`, `form`: rendering, error pages, embedded assets, form bodies.
-//! - `dashboard`, `network`, `commands`, `tariffs`, `audit`, `events`: the screens.
+//! - `dashboard`, `network`, `commands`, `tariffs`, `audit`, `events`: the operator screens and
+//!   the live-status stream.
+//! - `applications`, `application_form`, `portal`: partner applications in the console, and
+//!   the partner portal (on when the state is built `with_partners`).
 
 mod application_form;
 mod applications;

@@ -36,7 +36,7 @@ use sha2::Sha256;
 
 use crate::application_form::{self, Draft};
 use crate::applications::{contract_summary, core_error, status_label};
-use crate::auth::{LoginQuery, LoginTemplate, append_cookie, redirect};
+use crate::auth::{LoginForm, LoginQuery, LoginTemplate, append_cookie, redirect};
 use crate::csrf::{self, Purpose};
 use crate::error::ConsoleError;
 use crate::events::{Guard, Scope, live_stream, since_of};
@@ -256,7 +256,18 @@ pub(crate) async fn index(
     Query(q): Query<HomeQuery>,
 ) -> Result<Response, ConsoleError> {
     match session {
-        Ok(s) => home(&state, &s, &q).await,
+        Ok(s) => match home(&state, &s, &q).await {
+            // A genuine cookie for a partner the store no longer has (a reset database).
+            Err(ConsoleError::NotFound) => {
+                let mut res = redirect("/portal/login");
+                append_cookie(
+                    &mut res,
+                    &cookie::clear(SESSION_COOKIE, COOKIE_PATH, state.config.secure_cookies),
+                );
+                Ok(res)
+            }
+            other => other,
+        },
         Err(NoPartner::Off) => Err(ConsoleError::NotFound),
         Err(_) => render(
             StatusCode::OK,
@@ -321,10 +332,11 @@ pub(crate) async fn login_form(
         lang,
         &headers,
         StatusCode::OK,
-        next,
-        String::new(),
-        None,
-        notice,
+        LoginForm {
+            next,
+            notice,
+            ..LoginForm::default()
+        },
     )
 }
 
@@ -345,10 +357,12 @@ pub(crate) async fn login(
             lang,
             &headers,
             status,
-            next.clone(),
-            email.clone(),
-            Some(error),
-            None,
+            LoginForm {
+                next: next.clone(),
+                email: email.clone(),
+                error: Some(error),
+                notice: None,
+            },
         )
     };
     if !form_key_ok(&headers, &form) {
@@ -997,7 +1011,7 @@ mod tests {
         let now = Utc::now();
         let p = PartnerId::parse("0193b2a4-6c1e-7d1a").unwrap();
         let c = seal(&key, &p, now + TimeDelta::hours(1));
-        assert_eq!(open(&key, &c, now).map(|(id, _)| id), Some(p.clone()));
+        assert_eq!(open(&key, &c, now).map(|(id, _)| id), Some(p));
         assert!(open(&[8u8; 32], &c, now).is_none());
         assert!(open(&key, &c, now + TimeDelta::hours(2)).is_none());
         let forged = c.replacen('.', "x.", 1);

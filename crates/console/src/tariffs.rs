@@ -25,7 +25,7 @@ use crate::audit;
 use crate::auth::{Staff, redirect};
 use crate::error::ConsoleError;
 use crate::form::{FieldErrors, FormData};
-use crate::i18n::{Messages, fill};
+use crate::i18n::{Messages, fill, fill_all};
 use crate::nav::{Permission, Screen};
 use crate::nonce::{Proceed, claim_form};
 use crate::page::{Chrome, fmt_time, render};
@@ -150,7 +150,7 @@ pub(crate) async fn detail(
             in_force: Some(v.version) == in_force,
             scheduled: v.effective_from > now,
             idle_fee: v.idle_fee.as_ref().map_or_else(String::new, |f| {
-                format!("{} / min, {} min", f.price_per_minute, f.grace_minutes)
+                fill_all(t.idle_fee_value, &[&f.price_per_minute, &f.grace_minutes])
             }),
             segments: v
                 .segments

@@ -13,21 +13,21 @@
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::energy::Wh;
 use crate::money::{Money, UnitPrice};
 use crate::tariff::{PeriodLabel, Tariff, TariffSegment};
 
 /// A reading of the energy register at an instant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MeterSample {
     pub at: DateTime<Utc>,
     pub register: Wh,
 }
 
 /// The energy of one stretch of one tariff segment, priced.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PricedLine {
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
@@ -41,7 +41,7 @@ pub struct PricedLine {
 
 /// The idle fee of a session, when the tariff has one and the connector stayed occupied past
 /// the grace period after charging ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdleCharge {
     /// Billed minutes (after the grace period, whole minutes started count in full).
     pub minutes: u32,
@@ -50,7 +50,7 @@ pub struct IdleCharge {
 }
 
 /// A priced session.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PricedSession {
     pub tariff_version: u32,
     pub lines: Vec<PricedLine>,

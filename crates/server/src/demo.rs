@@ -11,9 +11,12 @@ use std::fmt;
 use std::net::SocketAddr;
 
 use openpile_admin::secrets::{self, HashCost};
+use openpile_core::error::CoreError;
 use openpile_core::error::StoreError;
 use openpile_core::operator::{AuditEntry, Email, OperatorRole};
 use openpile_core::page::PageRequest;
+use openpile_core::partner::application::ApplicationInput;
+use openpile_core::partner::credential::Environment;
 use openpile_core::ports::ImportSummary;
 
 use crate::import::{self, ImportFailure};
@@ -39,6 +42,21 @@ pub enum DemoError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Hash(#[from] secrets::HashError),
+    #[error("cannot set up the sandbox partner")]
+    Partner(#[from] CoreError),
+}
+
+/// The demo's sandbox partner: a platform that has applied and holds sandbox credentials,
+/// which see only the sandbox stations.
+pub const DEMO_PARTNER_EMAIL: &str = "dev@sandbox-partner.example";
+
+/// Sandbox credentials as the banner shows them.
+#[derive(Debug, Clone)]
+pub struct SandboxPartner {
+    pub email: String,
+    pub password: String,
+    pub client_id: String,
+    pub client_secret: String,
 }
 
 /// What seeding did.
@@ -105,6 +123,67 @@ pub async fn seed_operator(shared: &Shared) -> Result<(String, String), DemoErro
     Ok((email.as_str().to_owned(), password))
 }
 
+/// Makes sure the sandbox partner exists and gives it a fresh sandbox secret (secrets are
+/// stored hashed, so an earlier one cannot be shown again).
+pub async fn seed_sandbox_partner(shared: &Shared) -> Result<SandboxPartner, DemoError> {
+    let partners = &shared.partners;
+    let password = secrets::generate_password(20);
+    let input = ApplicationInput {
+        company_name: "示例出行科技有限公司 (Demo Mobility Ltd.)".into(),
+        // A code with a valid GB 32100-2015 check character.
+        unified_social_credit_code: "91310115MA0000001Y".into(),
+        legal_representative: "张三".into(),
+        contact_name: "李四".into(),
+        mobile: "13800138000".into(),
+        email: DEMO_PARTNER_EMAIL.into(),
+        website: Some("https://sandbox-partner.example".into()),
+        intended_use: "Demo: a charging app integrating OpenPile in the sandbox".into(),
+        expected_monthly_volume: 1000,
+        callback_base_url: "https://sandbox-partner.example/openpile".into(),
+    };
+    let email = Email::parse(DEMO_PARTNER_EMAIL).map_err(CoreError::from)?;
+    let (partner_id, client_id, client_secret) = match partners.apply(&input, &password).await {
+        Ok(submitted) => (
+            submitted.application.partner_id,
+            submitted.sandbox.client_id.to_string(),
+            submitted.sandbox.client_secret,
+        ),
+        Err(CoreError::Conflict(_) | CoreError::Store(StoreError::Conflict { .. })) => {
+            let account = shared.stores.partners.find_account(&email).await?;
+            let sandbox = partners
+                .credentials(&account.partner_id)
+                .await?
+                .into_iter()
+                .find(|c| c.environment == Environment::Sandbox)
+                .ok_or_else(|| CoreError::NotFound {
+                    entity: "sandbox credential",
+                    id: account.partner_id.to_string(),
+                })?;
+            let issued = partners
+                .rotate_secret(
+                    &account.partner_id,
+                    sandbox.client_id.as_str(),
+                    Some(std::time::Duration::ZERO),
+                )
+                .await?;
+            (
+                account.partner_id,
+                issued.client_id.to_string(),
+                issued.client_secret,
+            )
+        }
+        Err(e) => return Err(e.into()),
+    };
+    tracing::debug!(partner = %partner_id, "sandbox partner ready");
+    Ok(SandboxPartner {
+        email: DEMO_PARTNER_EMAIL.into(),
+        // The applicant password only works for a new account: an existing one keeps its own.
+        password,
+        client_id,
+        client_secret,
+    })
+}
+
 /// Builds the demo application: opens and seeds the store, then binds.
 pub async fn build(config: crate::config::Config) -> Result<(Application, Banner), DemoError> {
     use secrecy::ExposeSecret as _;
@@ -120,8 +199,23 @@ pub async fn build(config: crate::config::Config) -> Result<(Application, Banner
     };
     // Issue 3: start the simulated chargers of the demo stations here, against
     // ws://{addr}/ocpp/{charger_id}, and push a banner line saying how many are connected.
-    // Issue 4: create the sandbox partner here and push its client id and secret.
-    let banner = Banner::new(app.local_addr(), db, &seeded);
+    let sandbox = seed_sandbox_partner(app.shared()).await?;
+    let mut banner = Banner::new(app.local_addr(), db, &seeded);
+    let base = banner.base_url.clone();
+    banner.extra.extend([
+        String::new(),
+        "Sandbox partner (sees the sandbox stations only; new secret at every start):".into(),
+        format!("  client_id:     {}", sandbox.client_id),
+        format!("  client_secret: {}", sandbox.client_secret),
+        "  Get a token and list the stations:".into(),
+        format!(
+            "  PTOKEN=$(curl -s -u '{}:{}' -d grant_type=client_credentials {base}/oauth/token | sed -E 's/.*\"access_token\":\"([^\"]+)\".*/\\1/')",
+            sandbox.client_id, sandbox.client_secret
+        ),
+        format!("  curl -s '{base}/v1/stations?limit=5' -H \"authorization: Bearer $PTOKEN\""),
+        String::new(),
+        format!("Operator console: {base}/console   Partner portal: {base}/portal (sign in as {})", sandbox.email),
+    ]);
     Ok((app, banner))
 }
 

@@ -23,7 +23,8 @@ pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ServerApi::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     doc.merge(openpile_admin::openapi());
-    // Issue 4: doc.merge(openpile_api::openapi());
+    doc.merge(openpile_admin::partners::openapi());
+    doc.merge(openpile_api::api_doc());
     doc
 }
 
@@ -37,6 +38,9 @@ mod tests {
         assert!(json["openapi"].as_str().unwrap().starts_with("3.1"));
         assert!(json["paths"]["/healthz"].is_object());
         assert!(json["paths"]["/admin/v1/stations"].is_object());
+        assert!(json["paths"]["/admin/v1/partner-applications"].is_object());
+        assert!(json["paths"]["/v1/stations"].is_object());
+        assert!(json["paths"]["/oauth/token"].is_object());
         assert!(json["components"]["securitySchemes"]["bearer"].is_object());
     }
 }

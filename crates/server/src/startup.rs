@@ -17,6 +17,9 @@ use openpile_core::charging::TransactionStore;
 use openpile_core::clock::{Clock, SystemClock};
 use openpile_core::error::StoreError;
 use openpile_core::ids::{IdGenerator, UuidV7Ids};
+use openpile_core::partner::catalog::Catalog;
+use openpile_core::partner::ports::{PartnerStore, StationCatalog};
+use openpile_core::partner::service::{PartnerConfig, PartnerService};
 use openpile_core::ports::{ChargerGateway, ChargerStore, NetworkStore, OperatorStore};
 use openpile_ocpp16::{CentralSystem, Ocpp16Config};
 use openpile_store_sqlite::SqliteStore;
@@ -44,6 +47,8 @@ pub enum StartupError {
     },
     #[error("cannot mark connectors offline at start-up")]
     Offline(#[source] StoreError),
+    #[error("cannot load the partner catalog of stations")]
+    Catalog(#[source] StoreError),
     #[error("cannot load the TLS certificate or key (ocpp.tls_cert, ocpp.tls_key)")]
     Tls(#[source] openpile_ocpp16::tls::TlsError),
     #[error("cannot listen on {addr}")]
@@ -82,6 +87,8 @@ pub struct Stores {
     pub chargers: Arc<dyn ChargerStore>,
     pub operators: Arc<dyn OperatorStore>,
     pub transactions: Arc<dyn TransactionStore>,
+    pub partners: Arc<dyn PartnerStore>,
+    pub catalog: Arc<dyn StationCatalog>,
     pub backend: Backend,
 }
 
@@ -104,7 +111,9 @@ impl Stores {
             network: shared.clone(),
             chargers: shared.clone(),
             operators: shared.clone(),
-            transactions: shared,
+            transactions: shared.clone(),
+            partners: shared.clone(),
+            catalog: shared,
             backend: Backend::Sqlite(store),
         })
     }
@@ -121,6 +130,11 @@ pub struct Shared {
     pub central: CentralSystem,
     /// Commands to chargers, for every face (the central system behind a port).
     pub gateway: Arc<dyn ChargerGateway>,
+    /// Onboarding, credentials and tokens. One instance for every face, so that a suspension or
+    /// revocation reaches every token cache at once.
+    pub partners: Arc<PartnerService>,
+    /// The partner-facing snapshot of the network, refreshed from the store's change counter.
+    pub catalog: Arc<Catalog>,
 }
 
 /// A built, bound, not yet serving application.
@@ -164,12 +178,29 @@ impl Application {
             }
             _ => None,
         };
+        let ids: Arc<dyn IdGenerator> = Arc::new(UuidV7Ids);
+        let partners = Arc::new(PartnerService::new(
+            stores.partners.clone(),
+            Arc::new(openpile_api::crypto::ApiCrypto::default()),
+            clock.clone(),
+            ids.clone(),
+            None,
+            partner_settings(&config),
+        ));
+        let catalog = Arc::new(Catalog::new(
+            stores.catalog.clone(),
+            clock.clone(),
+            Catalog::DEFAULT_MAX_STALENESS,
+        ));
+        catalog.refresh().await.map_err(StartupError::Catalog)?;
         let shared = Shared {
             stores,
             clock,
-            ids: Arc::new(UuidV7Ids),
+            ids,
             gateway: Arc::new(central.clone()),
             central,
+            partners,
+            catalog,
             config,
         };
         let router = build_router(&shared);
@@ -222,6 +253,20 @@ impl Application {
             let _ = stop_rx.wait_for(|stop| *stop).await;
         };
         let sweeper = tokio::spawn(self.shared.central.clone().run_liveness_sweeper(stopped));
+        let catalog = tokio::spawn(openpile_api::keep_catalog_fresh(
+            self.shared.catalog.clone(),
+            Duration::from_millis(50),
+        ));
+        let partners = self.shared.partners.clone();
+        let token_purge = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(600));
+            loop {
+                tick.tick().await;
+                if let Err(e) = partners.purge_expired_tokens().await {
+                    tracing::warn!(error = %e, "purging expired partner tokens failed");
+                }
+            }
+        });
         let central = self.shared.central.clone();
         let shutdown = async move {
             shutdown.await;
@@ -244,6 +289,8 @@ impl Application {
             }
         };
         upkeep.abort();
+        catalog.abort();
+        token_purge.abort();
         let _ = sweeper.await;
         self.shared.stores.backend.close().await;
         tracing::info!("stopped");
@@ -258,6 +305,24 @@ fn ocpp_settings(config: &Config) -> Ocpp16Config {
         liveness_factor: config.ocpp.heartbeat_grace_factor,
         call_timeout: Duration::from_secs(config.ocpp.call_timeout_s.into()),
         ..Ocpp16Config::default()
+    }
+}
+
+/// The partner service's settings, from `[partners]`.
+fn partner_settings(config: &Config) -> PartnerConfig {
+    PartnerConfig {
+        token_ttl: Duration::from_secs(config.partners.access_token_ttl_s),
+        rotation_grace: Duration::from_secs(config.partners.secret_rotation_grace_s),
+        ..PartnerConfig::default()
+    }
+}
+
+/// The web console's settings: secure cookies whenever we serve TLS.
+fn console_settings(config: &Config) -> openpile_console::ConsoleConfig {
+    openpile_console::ConsoleConfig {
+        secure_cookies: config.ocpp.tls_cert.is_some(),
+        timezone: config.local.tz(),
+        ..openpile_console::ConsoleConfig::default()
     }
 }
 
@@ -285,6 +350,24 @@ fn build_router(shared: &Shared) -> Router {
         ids: shared.ids.clone(),
         settings: admin_settings(&shared.config),
     };
+    let partners_admin = openpile_admin::partners::PartnersAdminState {
+        admin: admin.clone(),
+        partners: shared.partners.clone(),
+    };
+    let api = openpile_api::ApiState::new(
+        shared.partners.clone(),
+        shared.catalog.clone(),
+        shared.clock.clone(),
+        openpile_api::ratelimit::PublicLimits::default(),
+    );
+    let console = openpile_console::ConsoleState::new(
+        shared.stores.network.clone(),
+        shared.stores.operators.clone(),
+        shared.gateway.clone(),
+        shared.clock.clone(),
+        console_settings(&shared.config),
+    )
+    .with_partners(shared.partners.clone());
     let docs = SwaggerUi::new("/docs")
         .url("/openapi.json", openapi::document())
         // The bundle would otherwise send the document to validator.swagger.io.
@@ -297,8 +380,10 @@ fn build_router(shared: &Shared) -> Router {
         .route("/metrics", get(http::metrics))
         .with_state(ops)
         .merge(openpile_admin::router(admin))
+        .merge(openpile_admin::partners::router(partners_admin))
+        .merge(openpile_api::router(api))
+        .merge(openpile_console::router(console))
         .merge(openpile_ocpp16::router(shared.central.clone()))
-        // Issue 4: .merge(openpile_api::router(api_state)) serving /v1/... and /oauth/token
         .merge(docs)
         .fallback(http::not_found)
         .method_not_allowed_fallback(http::method_not_allowed)

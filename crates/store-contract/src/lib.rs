@@ -14,6 +14,7 @@ pub mod fixtures;
 pub mod network;
 pub mod operators;
 pub mod partners;
+pub mod settlement;
 pub mod transactions;
 
 use std::fmt::Debug;
@@ -156,6 +157,17 @@ macro_rules! store_contract_tests {
                 start_on_an_impossible_connector_is_recorded,
                 parked_messages_are_listed_newest_first,
                 unknown_transaction_is_not_found,
+            ];
+            settlement: [
+                cdr_round_trips_and_lists_by_booking_time,
+                a_session_gets_one_cdr,
+                credits_reference_their_original,
+                terms_are_kept_per_partner,
+                a_statement_gathers_each_cdr_once,
+                a_report_is_stored_with_its_reconciliation,
+                a_resolution_is_recorded_once_with_its_credit,
+                state_changes_check_state_and_version,
+                cdrs_are_immutable,
             ];
         }
     };

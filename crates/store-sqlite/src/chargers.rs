@@ -6,6 +6,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use openpile_core::error::StoreError;
+use openpile_core::event::{Audience, ConnectorStatusChangedData, Event, EventData};
 use openpile_core::ids::{ChargerId, ConnectorId, StationId};
 use openpile_core::network::Registration;
 use openpile_core::ports::{
@@ -16,6 +17,7 @@ use sqlx::SqliteConnection;
 
 use crate::columns::{now, ocpp_status_name, parse_opt_ts, parse_with, stored, ts};
 use crate::network::{CONNECTOR_COLUMNS, ConnectorRow};
+use crate::outbox;
 use crate::{CorruptValue, SqliteStore, db_error};
 
 #[derive(Debug, sqlx::FromRow)]
@@ -56,8 +58,10 @@ fn baseline(state: ConnectorState) -> ConnectorState {
     }
 }
 
-/// Applies one observation to each of `rows` and saves what changed. Retired connectors are
-/// left alone: partners no longer see them, so nothing about them is news.
+/// Applies one observation to each of `rows` and saves what changed, emitting
+/// `connector.status_changed` to every partner that may see the station for each change a
+/// partner sees, in the same transaction. Retired connectors are left alone: partners no
+/// longer see them, so nothing about them is news.
 async fn observe_all(
     conn: &mut SqliteConnection,
     rows: Vec<LiveRow>,
@@ -66,6 +70,9 @@ async fn observe_all(
     at: DateTime<Utc>,
 ) -> Result<Vec<ConnectorStatusChanged>, StoreError> {
     let at = stored(at);
+    // The event's own time is ours, not the charger's (whose clock may be off): it orders the
+    // feed and its retention.
+    let emitted_at = stored(Utc::now());
     let mut changes = Vec::new();
     for row in rows {
         if row.connector.retired_at.is_some() {
@@ -97,7 +104,7 @@ async fn observe_all(
         .await
         .map_err(db_error)?;
         if let Some(change) = change {
-            changes.push(ConnectorStatusChanged {
+            let change = ConnectorStatusChanged {
                 connector_id: parse_with("connectors.id", &row.connector.id, ConnectorId::parse)?,
                 charger_id: parse_with(
                     "connectors.charger_id",
@@ -107,10 +114,39 @@ async fn observe_all(
                 station_id: parse_with("chargers.station_id", &row.station_id, StationId::parse)?,
                 previous: change.previous,
                 state: change.current,
-            });
+            };
+            emit_change(conn, &change, emitted_at).await?;
+            changes.push(change);
         }
     }
     Ok(changes)
+}
+
+/// Writes the `connector.status_changed` event of `change`.
+async fn emit_change(
+    conn: &mut SqliteConnection,
+    change: &ConnectorStatusChanged,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let event = Event::new(
+        EventData::ConnectorStatusChanged(ConnectorStatusChangedData {
+            station_id: change.station_id.clone(),
+            charger_id: change.charger_id.clone(),
+            connector_id: change.connector_id.clone(),
+            status: change.state.status,
+            previous_status: change.previous,
+            status_seq: change.state.status_seq,
+            changed_at: change.state.changed_at,
+        }),
+        now,
+    );
+    outbox::emit(
+        conn,
+        &event,
+        &Audience::StationWatchers(change.station_id.clone()),
+        now,
+    )
+    .await
 }
 
 /// The connectors of one charger (or of all chargers), optionally only number `number`.
@@ -231,7 +267,7 @@ impl ChargerStore for SqliteStore {
             status.at,
         )
         .await?;
-        tx.commit().await.map_err(db_error)?;
+        outbox::commit(tx).await?;
         Ok(changes)
     }
 
@@ -246,7 +282,7 @@ impl ChargerStore for SqliteStore {
         }
         let rows = live_rows(&mut tx, Some(id), None).await?;
         let changes = observe_all(&mut tx, rows, ConnectorStatus::Offline, None, at).await?;
-        tx.commit().await.map_err(db_error)?;
+        outbox::commit(tx).await?;
         Ok(changes)
     }
 
@@ -257,7 +293,7 @@ impl ChargerStore for SqliteStore {
         let mut tx = self.write().await?;
         let rows = live_rows(&mut tx, None, None).await?;
         let changes = observe_all(&mut tx, rows, ConnectorStatus::Offline, None, at).await?;
-        tx.commit().await.map_err(db_error)?;
+        outbox::commit(tx).await?;
         Ok(changes)
     }
 }

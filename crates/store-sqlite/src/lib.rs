@@ -8,7 +8,10 @@ mod chargers;
 mod columns;
 mod network;
 mod operators;
+mod outbox;
 mod partners;
+mod sessions;
+mod settlement;
 mod transactions;
 
 use std::str::FromStr;

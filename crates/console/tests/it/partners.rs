@@ -237,7 +237,7 @@ async fn apply_reject_resubmit_approve_and_credentials() {
         "{}",
         ok.body
     );
-    let detail = r.get(&ok.location().to_owned()).await;
+    let detail = r.get(ok.location()).await;
     assert!(detail.body.contains("已批准该申请"));
     assert!(
         !detail.body.contains("/approve\""),

@@ -73,8 +73,8 @@ impl Default for PartnerConfig {
     }
 }
 
-/// A secret shown exactly once, when issued.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A secret shown exactly once, when issued. Its `Debug` hides the secret.
+#[derive(Clone, PartialEq, Eq)]
 pub struct IssuedSecret {
     pub client_id: ClientId,
     pub environment: Environment,
@@ -83,6 +83,29 @@ pub struct IssuedSecret {
     pub scopes: ScopeSet,
     /// When the secrets it replaced stop working (rotations only).
     pub previous_expires_at: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for IssuedSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedSecret")
+            .field("client_id", &self.client_id)
+            .field("environment", &self.environment)
+            .field("secret_id", &self.secret_id)
+            .field("client_secret", &"<redacted>")
+            .field("scopes", &self.scopes)
+            .field("previous_expires_at", &self.previous_expires_at)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for IssuedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedToken")
+            .field("access_token", &"<redacted>")
+            .field("expires_in", &self.expires_in)
+            .field("scopes", &self.scopes)
+            .finish()
+    }
 }
 
 /// The result of an application.
@@ -101,8 +124,8 @@ pub struct Approved {
     pub production_client_id: ClientId,
 }
 
-/// An access token, shown once.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An access token, shown once. Its `Debug` hides the token.
+#[derive(Clone, PartialEq, Eq)]
 pub struct IssuedToken {
     pub access_token: String,
     pub expires_in: u64,
@@ -1191,6 +1214,25 @@ mod tests {
     fn audit_details_are_valid_json_strings() {
         assert_eq!(json_str("a\"b\\c\nd"), "\"a\\\"b\\\\c\\nd\"");
         assert_eq!(json_str("资料\u{1}"), "\"资料\\u0001\"");
+    }
+
+    #[test]
+    fn debug_output_never_shows_secrets() {
+        let s = IssuedSecret {
+            client_id: ClientId::parse("sbx_1").unwrap(),
+            environment: Environment::Sandbox,
+            secret_id: "s".into(),
+            client_secret: "opsk_TOPSECRET".into(),
+            scopes: ScopeSet::all(),
+            previous_expires_at: None,
+        };
+        assert!(!format!("{s:?}").contains("TOPSECRET"));
+        let t = IssuedToken {
+            access_token: "opat_TOPSECRET".into(),
+            expires_in: 1,
+            scopes: ScopeSet::all(),
+        };
+        assert!(!format!("{t:?}").contains("TOPSECRET"));
     }
 
     #[test]
