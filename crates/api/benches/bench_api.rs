@@ -339,7 +339,7 @@ async fn run(smoke: bool) {
                 tick.tick().await;
                 n += 1;
                 let charger = fixtures::network_charger(1 + n % STATIONS, 1 + n % 2);
-                let status = if n % 3 == 0 {
+                let status = if n.is_multiple_of(3) {
                     ChargePointStatus::Charging
                 } else {
                     ChargePointStatus::Available

@@ -28,7 +28,7 @@ use axum::routing::{get, post, put};
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
 use openpile_core::event::{EventStore, EventType, FeedError, FeedEvent, FeedKey, FeedQuery};
-use openpile_core::partner::credential::{Environment, Scope};
+use openpile_core::partner::credential::Scope;
 use openpile_core::partner::service::PartnerAccess;
 use serde::Serialize;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -362,8 +362,18 @@ impl Drop for StreamSlot {
 /// Events read per store round trip while a stream catches up.
 const STREAM_BATCH: u32 = 500;
 
+/// How often a stream checks that its token still works (revoked, partner suspended).
+const STREAM_REAUTH: Duration = Duration::from_secs(30);
+
 struct StreamCursor {
     events: Arc<dyn EventStore>,
+    /// The caller's token and the service that checks it: a stream ends when its token
+    /// expires, is revoked or its partner is suspended, as a request would be refused.
+    token: String,
+    partners: Arc<openpile_core::partner::service::PartnerService>,
+    expires_at: DateTime<Utc>,
+    clock: Arc<dyn openpile_core::clock::Clock>,
+    checked: tokio::time::Instant,
     feed: FeedKey,
     types: Vec<EventType>,
     after: i64,
@@ -374,13 +384,36 @@ struct StreamCursor {
 }
 
 impl StreamCursor {
-    /// The next SSE event: buffered, or read, or waited for.
+    /// Whether the token still authenticates (checked every [`STREAM_REAUTH`]).
+    async fn authorized(&mut self) -> bool {
+        if self.clock.now() >= self.expires_at {
+            return false;
+        }
+        if self.checked.elapsed() < STREAM_REAUTH {
+            return true;
+        }
+        self.checked = tokio::time::Instant::now();
+        match self.partners.authenticate(&self.token).await {
+            Ok(_) => true,
+            // A store hiccup is not the partner's fault: keep streaming, check again later.
+            Err(openpile_core::partner::service::AuthError::Store(_)) => true,
+            Err(_) => false,
+        }
+    }
+
+    /// The next SSE event: buffered, or read, or waited for; `None` ends the stream.
     async fn next(&mut self) -> Option<SseEvent> {
         if self.done {
             return None;
         }
         let signal = self.events.event_signal();
         loop {
+            if !self.authorized().await {
+                self.done = true;
+                return Some(SseEvent::default().event("error").data(
+                    "{\"code\":\"invalid_token\",\"detail\":\"the token expired or was revoked; reconnect with a new one\"}",
+                ));
+            }
             if let Some(e) = self.buffer.pop_front() {
                 return Some(sse_event(&e));
             }
@@ -414,9 +447,13 @@ impl StreamCursor {
                     tracing::warn!(error = %ErrorChain(&e), "event stream read failed; retrying");
                 }
             }
+            let expiry = (self.expires_at - self.clock.now())
+                .to_std()
+                .unwrap_or_default();
             tokio::select! {
                 () = signal.changed_since(generation) => {}
                 () = tokio::time::sleep(self.poll) => {}
+                () = tokio::time::sleep(expiry) => {}
             }
         }
     }
@@ -441,7 +478,7 @@ fn sse_event(e: &FeedEvent) -> SseEvent {
         ("types" = Option<String>, Query, description = "Comma-separated event types; default all"),
     ),
     responses(
-        (status = 200, description = "`text/event-stream`: one SSE event per event (`id:` its seq, `event:` its type, `data:` the envelope JSON), a `: heartbeat` comment every 15 s when idle. A stream that falls behind the retention gets `event: error` with `{\"code\":\"cursor_expired\"}` and ends.", content_type = "text/event-stream", body = EventEnvelope),
+        (status = 200, description = "`text/event-stream`: one SSE event per event (`id:` its seq, `event:` its type, `data:` the envelope JSON), a `: heartbeat` comment every 15 s when idle. A stream that falls behind the retention gets `event: error` with `{\"code\":\"cursor_expired\"}` and ends; one whose token expires or is revoked (or whose partner is suspended) gets `event: error` with `{\"code\":\"invalid_token\"}` and ends: reconnect with a new token and `Last-Event-ID`.", content_type = "text/event-stream", body = EventEnvelope),
         (status = 400, description = "`invalid_query` or `invalid_cursor`", body = ApiProblem, content_type = "application/problem+json"),
         (status = 401, description = AUTH_ERRORS, body = ApiProblem, content_type = "application/problem+json"),
         (status = 403, description = "`insufficient_scope`: needs `events:read`", body = ApiProblem, content_type = "application/problem+json"),
@@ -458,6 +495,12 @@ pub(crate) async fn stream_events(
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, EventsError> {
     let q = QueryMap::parse(query.as_deref(), &["after", "types"])?;
     let types = parse_types(q.get("types"))?;
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .map(|(_, t)| t.trim().to_string())
+        .unwrap_or_default();
     let last_event_id = headers
         .get("last-event-id")
         .map(|v| {
@@ -469,7 +512,11 @@ pub(crate) async fn stream_events(
     let after = match (last_event_id, q.get("after")) {
         (Some(seq), _) => seq,
         (None, Some(a)) => parse_cursor("after", a)?,
-        (None, None) => state.events.feed_head(&auth.feed).await.map_err(ApiError::from)?,
+        (None, None) => state
+            .events
+            .feed_head(&auth.feed)
+            .await
+            .map_err(ApiError::from)?,
     };
     // Fail before the stream starts if the cursor is already gone (a 410 the client can see).
     let first = state
@@ -483,11 +530,16 @@ pub(crate) async fn stream_events(
             },
         )
         .await?;
-    let slot = StreamSlot::take(&state, &auth.feed)
-        .ok_or(ApiError::RateLimited { retry_after_s: 5 })?;
+    let slot =
+        StreamSlot::take(&state, &auth.feed).ok_or(ApiError::RateLimited { retry_after_s: 5 })?;
     tracing::debug!(partner = %auth.access.partner_id, after, "event stream opened");
     let cursor = StreamCursor {
         events: state.events.clone(),
+        token,
+        partners: state.api.partners.clone(),
+        expires_at: auth.access.expires_at,
+        clock: state.api.clock.clone(),
+        checked: tokio::time::Instant::now(),
         feed: auth.feed,
         types,
         after: first.next_after,
@@ -496,9 +548,11 @@ pub(crate) async fn stream_events(
         done: false,
         _slot: slot,
     };
-    let stream = futures_util::stream::unfold(cursor, |mut c| async move {
-        c.next().await.map(|e| (Ok(e), c))
-    });
+    let stream =
+        futures_util::stream::unfold(
+            cursor,
+            |mut c| async move { c.next().await.map(|e| (Ok(e), c)) },
+        );
     Ok(Sse::new(stream).keep_alive(
         KeepAlive::new()
             .interval(state.settings.heartbeat)
@@ -510,7 +564,10 @@ pub(crate) async fn stream_events(
 
 /// The event types a partner may subscribe to, as the documentation lists them.
 pub fn subscribable_types() -> impl Iterator<Item = EventType> {
-    EventType::ALL.iter().copied().filter(|t| t.is_subscribable())
+    EventType::ALL
+        .iter()
+        .copied()
+        .filter(|t| t.is_subscribable())
 }
 
 pub mod catalogue {
@@ -757,10 +814,9 @@ pub mod catalogue {
     /// The payload schema name and summary of each type.
     pub fn describe(t: EventType) -> (&'static str, &'static str) {
         match t {
-            EventType::ConnectorStatusChanged => (
-                "ConnectorStatusChangedData",
-                "A connector's status changed",
-            ),
+            EventType::ConnectorStatusChanged => {
+                ("ConnectorStatusChangedData", "A connector's status changed")
+            }
             EventType::SessionStarting => ("SessionStartingData", "A session is starting"),
             EventType::SessionStarted => ("SessionStartedData", "A session started charging"),
             EventType::SessionUpdated => ("SessionUpdatedData", "Progress of a charging session"),
@@ -776,10 +832,9 @@ pub mod catalogue {
                 "ApplicationDecidedData",
                 "The partner application was decided",
             ),
-            EventType::PartnerCredentialsRotated => (
-                "CredentialsRotatedData",
-                "A client secret was rotated",
-            ),
+            EventType::PartnerCredentialsRotated => {
+                ("CredentialsRotatedData", "A client secret was rotated")
+            }
             EventType::WebhookDisabled => (
                 "WebhookDisabledData",
                 "The webhook was disabled for failing",
@@ -928,5 +983,247 @@ pub mod catalogue {
             {"name": "webhook-signature", "in": "header", "required": true, "schema": {"type": "string"},
              "description": "`v1,<base64 HMAC-SHA256>`, space-separated when several secrets are valid"}
         ])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use chrono::TimeZone;
+    use openpile_core::event::*;
+    use openpile_core::ids::{
+        ChargerId, ConnectorId, PartnerId, ReservationId, SessionId, StationId,
+    };
+    use openpile_core::money::Money;
+    use openpile_core::partner::application::DecisionOutcome;
+    use openpile_core::partner::credential::Environment;
+    use openpile_core::session::StartFailure;
+    use openpile_core::status::ConnectorStatus;
+    use serde_json::Value;
+
+    use super::*;
+
+    fn at() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 29, 10, 0, 0).unwrap()
+    }
+
+    /// A payload of every type, as core serializes it.
+    fn sample(t: EventType) -> EventData {
+        let session = SessionRef {
+            session_id: SessionId::parse("s1").unwrap(),
+            partner_order_id: "o1".into(),
+            station_id: StationId::parse("SH-0101").unwrap(),
+            connector_id: ConnectorId::parse("CP-1").unwrap(),
+        };
+        let reservation = ReservationRef {
+            reservation_id: ReservationId::parse("r1").unwrap(),
+            partner_order_id: "o2".into(),
+            station_id: StationId::parse("SH-0101").unwrap(),
+            connector_id: ConnectorId::parse("CP-1").unwrap(),
+        };
+        let partner_id = PartnerId::parse("p1").unwrap();
+        let money = Money::new(rust_decimal::Decimal::new(1234, 2));
+        match t {
+            EventType::ConnectorStatusChanged => {
+                EventData::ConnectorStatusChanged(ConnectorStatusChangedData {
+                    station_id: StationId::parse("SH-0101").unwrap(),
+                    charger_id: ChargerId::parse("CP").unwrap(),
+                    connector_id: ConnectorId::parse("CP-1").unwrap(),
+                    status: ConnectorStatus::Charging,
+                    previous_status: ConnectorStatus::Occupied,
+                    status_seq: 3,
+                    changed_at: at(),
+                })
+            }
+            EventType::SessionStarting => EventData::SessionStarting(SessionStartingData {
+                session,
+                accepted_at: at(),
+            }),
+            EventType::SessionStarted => EventData::SessionStarted(SessionStartedData {
+                session,
+                started_at: at(),
+            }),
+            EventType::SessionUpdated => EventData::SessionUpdated(SessionUpdatedData {
+                session,
+                energy_wh: openpile_core::energy::Wh(1500),
+                power_w: Some(openpile_core::energy::Watts(60_000)),
+                soc_percent: Some(40),
+                running_cost: money,
+                currency: Currency::Cny,
+                measured_at: at(),
+            }),
+            EventType::SessionCompleted => EventData::SessionCompleted(SessionCompletedData {
+                session,
+                energy_wh: openpile_core::energy::Wh(1500),
+                started_at: at(),
+                ended_at: at(),
+                duration_s: 600,
+                stop_reason: "remote".into(),
+                cost: CostBreakdown {
+                    segments: vec![CostSegment {
+                        start: at(),
+                        end: at(),
+                        label: Some("peak".into()),
+                        energy_wh: openpile_core::energy::Wh(1500),
+                        electricity_fee: money,
+                        service_fee: money,
+                    }],
+                    electricity_fee: money,
+                    service_fee: money,
+                    idle_fee: Money::ZERO,
+                    total: money,
+                    currency: Currency::Cny,
+                },
+            }),
+            EventType::SessionFailed => EventData::SessionFailed(SessionFailedData {
+                session,
+                reason: StartFailure::StartTimeout,
+                failed_at: at(),
+            }),
+            EventType::ReservationCreated => {
+                EventData::ReservationCreated(ReservationCreatedData {
+                    reservation,
+                    created_at: at(),
+                    expires_at: at(),
+                })
+            }
+            EventType::ReservationCancelled => {
+                EventData::ReservationCancelled(ReservationEndedData {
+                    reservation,
+                    ended_at: at(),
+                })
+            }
+            EventType::ReservationExpired => EventData::ReservationExpired(ReservationEndedData {
+                reservation,
+                ended_at: at(),
+            }),
+            EventType::ReservationUsed => EventData::ReservationUsed(ReservationUsedData {
+                reservation,
+                session_id: SessionId::parse("s1").unwrap(),
+                used_at: at(),
+            }),
+            EventType::PartnerApplicationDecided => EventData::ApplicationDecided {
+                partner_id,
+                data: ApplicationDecidedData {
+                    application_id: "a1".into(),
+                    outcome: DecisionOutcome::Rejected,
+                    reason: Some("incomplete".into()),
+                    decided_at: at(),
+                },
+            },
+            EventType::PartnerCredentialsRotated => EventData::CredentialsRotated {
+                partner_id,
+                data: CredentialsRotatedData {
+                    client_id: "prd_x".into(),
+                    environment: Environment::Production,
+                    rotated_at: at(),
+                    previous_secret_expires_at: Some(at()),
+                },
+            },
+            EventType::WebhookDisabled => EventData::WebhookDisabled {
+                partner_id,
+                data: WebhookDisabledData {
+                    url: "https://x.example".into(),
+                    environment: Environment::Sandbox,
+                    failing_since: at(),
+                    disabled_at: at(),
+                    last_error: None,
+                },
+            },
+            EventType::WebhookTest => EventData::WebhookTest {
+                partner_id,
+                data: WebhookTestData {
+                    message: "m".into(),
+                    requested_at: at(),
+                },
+            },
+        }
+    }
+
+    fn keys(v: &Value) -> BTreeSet<String> {
+        v.as_object().unwrap().keys().cloned().collect()
+    }
+
+    #[test]
+    fn every_payload_has_exactly_the_fields_its_schema_documents() {
+        let schemas: std::collections::HashMap<String, Value> = catalogue::payload_schemas()
+            .into_iter()
+            .map(|(name, s)| (name, serde_json::to_value(s).unwrap()))
+            .collect();
+        for t in EventType::ALL.iter().copied() {
+            let data = sample(t);
+            assert_eq!(data.event_type(), t);
+            let json = serde_json::to_value(&data).unwrap();
+            let (name, _) = catalogue::describe(t);
+            let schema = &schemas[name];
+            assert_eq!(keys(&json), keys(&schema["properties"]), "{t}");
+            for required in schema["required"].as_array().unwrap() {
+                assert!(
+                    json.get(required.as_str().unwrap()).is_some(),
+                    "{t}: {required}"
+                );
+            }
+            // Enumerated values are among the documented ones.
+            for (field, value) in json.as_object().unwrap() {
+                let prop = &schema["properties"][field];
+                let target = prop["$ref"]
+                    .as_str()
+                    .or_else(|| prop["oneOf"][0]["$ref"].as_str())
+                    .and_then(|r| r.rsplit('/').next())
+                    .and_then(|n| schemas.get(n));
+                if let Some(values) = target.and_then(|s| s["enum"].as_array()) {
+                    assert!(values.contains(value), "{t}.{field}: {value}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_document_has_a_webhook_per_event_type_with_resolvable_schemas() {
+        let doc = serde_json::to_value(crate::api_doc()).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        for t in EventType::ALL {
+            let hook = &doc["webhooks"][t.as_str()]["post"];
+            let reference = hook["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no webhook for {t}"));
+            let envelope = &schemas[reference.rsplit('/').next().unwrap()];
+            assert_eq!(envelope["properties"]["type"]["enum"][0], t.as_str());
+            let payload = envelope["properties"]["data"]["$ref"].as_str().unwrap();
+            assert!(
+                schemas[payload.rsplit('/').next().unwrap()].is_object(),
+                "{t}"
+            );
+            assert_eq!(hook["parameters"].as_array().unwrap().len(), 3);
+        }
+        for path in [
+            "/v1/events",
+            "/v1/events/stream",
+            "/v1/webhook",
+            "/v1/webhook/deliveries/{id}/retry",
+        ] {
+            assert!(doc["paths"][path].is_object(), "{path}");
+        }
+    }
+
+    #[test]
+    fn type_filters_name_known_subscribable_types() {
+        assert_eq!(
+            parse_types(Some(
+                "session.completed, connector.status_changed,session.completed"
+            ))
+            .unwrap(),
+            vec![
+                EventType::SessionCompleted,
+                EventType::ConnectorStatusChanged
+            ]
+        );
+        assert!(parse_types(Some("webhook.test")).is_err());
+        assert!(parse_types(None).unwrap().is_empty());
+        assert_eq!(
+            catalogue::envelope_name(EventType::ConnectorStatusChanged),
+            "ConnectorStatusChangedEvent"
+        );
     }
 }

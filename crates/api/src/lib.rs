@@ -20,17 +20,24 @@ use utoipa::openapi::security::{
     ClientCredentials, Flow, Http, HttpAuthScheme, OAuth2, Scopes, SecurityScheme,
 };
 
+pub mod cdrs;
 pub mod credentials;
 pub mod crypto;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod oauth;
 pub mod onboarding;
 pub mod paging;
 pub mod ratelimit;
+pub mod reservations;
+pub mod sessions;
 pub mod stations;
+pub mod statements;
+pub mod webhooks;
 
 use ratelimit::{PublicLimits, RateLimiter};
+use sessions::ChargingErrors;
 
 /// Bodies of the Open API are small JSON documents; 64 KiB leaves room and bounds the work a
 /// request can cause.
@@ -148,17 +155,39 @@ pub fn api_doc() -> utoipa::openapi::OpenApi {
         stations::get_connector,
         stations::get_connector_price,
         stations::list_connector_statuses,
+        events::list_events,
+        events::stream_events,
+        webhooks::put_webhook,
+        webhooks::get_webhook,
+        webhooks::rotate_secret,
+        webhooks::test_webhook,
+        webhooks::list_deliveries,
+        webhooks::retry_delivery,
+        sessions::start_session,
+        sessions::list_sessions,
+        sessions::get_session,
+        sessions::stop_session,
+        reservations::create_reservation,
+        reservations::get_reservation,
+        reservations::cancel_reservation,
     ),
-    components(schemas(error::ApiProblem)),
-    modifiers(&Security, &ErrorTable),
+    components(schemas(error::ApiProblem, sessions::ChargingProblem)),
+    modifiers(&Security, &ErrorTable, &EventCatalogue, &ChargingErrors),
     tags(
         (name = "oauth", description = "OAuth 2.0 client credentials (RFC 6749 §4.4). Tokens live 2 hours by default and die at once when their secret is revoked or the partner suspended."),
         (name = "onboarding", description = "Apply, follow the review, correct and resubmit. Applicant endpoints take HTTP Basic with the application's e-mail and password, or a bearer token of the same partner."),
         (name = "credentials", description = "Client ids and secrets: rotation with a grace period, immediate revocation."),
         (name = "stations", description = "Stations, connectors and live statuses in the partner's scope (sandbox credentials: sandbox stations only). Anything outside the scope is 404."),
         (name = "tariffs", description = "Time-of-use tariffs (Asia/Shanghai local time, CNY per kWh) and the price in force at a time."),
+        (name = "events", description = "Every status change and session outcome, by pull (`GET /v1/events`), stream (SSE) or webhook. One feed per partner and credential environment, each event with a stable `id` and a per-feed `seq`; the `webhooks` section documents each event type. Kept 7 days by default."),
+        (name = "webhooks", description = "Your webhook: URL and event types, the signing secret (Standard Webhooks), tests, the delivery log and replays."),
+        (name = "sessions", description = "Start, watch and stop charging on a connector for your user. `POST /v1/sessions` is idempotent by your `partner_order_id`; the session goes `pending` → `starting` (the charger accepted) → `charging` (the charger started the transaction) → `stopping` → `completed` with energy, duration, stop reason and the cost per tariff segment, or `failed` with a stable code. Limits (`energy_wh`, `amount`, `duration_s`) are enforced by us. Only your own sessions exist for you."),
+        (name = "reservations", description = "Hold a connector for your user for up to 15 minutes (by default): `active` once the charger confirmed; `cancelled`, `expired`, or `used` by your session on the connector."),
     )
 )]
+// The settlement paths (`cdrs`, `statements`) are described by `statements::openapi()`, merged
+// by the server together with `statements::router`, so the document never lists a route that
+// is not served.
 struct PartnerApi;
 
 /// Declares the security schemes the paths refer to.
@@ -203,6 +232,15 @@ impl utoipa::Modify for Security {
                     .build(),
             ),
         );
+    }
+}
+
+/// Adds the event catalogue: payload schemas and the `webhooks` section.
+struct EventCatalogue;
+
+impl utoipa::Modify for EventCatalogue {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        events::catalogue::document(openapi);
     }
 }
 

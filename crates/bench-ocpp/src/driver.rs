@@ -232,14 +232,20 @@ impl Task {
                 .counters
                 .unexpected_closes
                 .fetch_add(1, Ordering::Relaxed);
-            self.shared.counters.connected.fetch_sub(1, Ordering::Relaxed);
+            self.shared
+                .counters
+                .connected
+                .fetch_sub(1, Ordering::Relaxed);
         }
         self.heartbeat = None;
     }
 
     fn abort(&mut self) {
         if let Some(ws) = self.conn.take() {
-            self.shared.counters.connected.fetch_sub(1, Ordering::Relaxed);
+            self.shared
+                .counters
+                .connected
+                .fetch_sub(1, Ordering::Relaxed);
             // RST instead of FIN: no TIME_WAIT here, and the server sees what a dropped
             // network link looks like.
             let _ = ws.get_ref().set_zero_linger();
@@ -259,11 +265,17 @@ impl Task {
         let url = format!("ws://{}{}/{}", ep.addr, ep.path, self.id);
         let mut request = url.into_client_request()?;
         let headers = request.headers_mut();
-        headers.insert("Sec-WebSocket-Protocol", HeaderValue::from_static("ocpp1.6"));
+        headers.insert(
+            "Sec-WebSocket-Protocol",
+            HeaderValue::from_static("ocpp1.6"),
+        );
         if let Some(pw) = &ep.password {
             let token = base64::engine::general_purpose::STANDARD
                 .encode(format!("{}:{pw}", self.id).as_bytes());
-            headers.insert("Authorization", HeaderValue::from_str(&format!("Basic {token}"))?);
+            headers.insert(
+                "Authorization",
+                HeaderValue::from_str(&format!("Basic {token}"))?,
+            );
         }
         // Small buffers: 19,000 of these live in one process.
         let config = WebSocketConfig::default()
@@ -294,7 +306,10 @@ impl Task {
             .await
             .map_err(|_| anyhow::anyhow!("connect timed out"))??;
         self.conn = Some(ws);
-        self.shared.counters.connected.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .counters
+            .connected
+            .fetch_add(1, Ordering::Relaxed);
         let boot = self
             .call(
                 "BootNotification",
@@ -433,7 +448,7 @@ impl Task {
             }
             1 => ("Heartbeat", json!({})),
             _ => {
-                let status = if (k / 4) % 2 == 0 {
+                let status = if (k / 4).is_multiple_of(2) {
                     "SuspendedEV"
                 } else {
                     "Charging"

@@ -98,7 +98,7 @@ struct Args {
     #[arg(long)]
     openpile_bin: Option<PathBuf>,
     /// Directory with ocpp-rpc-central-system.js and node_modules (see bench/README.md).
-    #[arg(long, default_value = "bench/peer")]
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench/peer"))]
     peer_dir: PathBuf,
     /// Hash cost of the benchmark chargers' OCPP passwords.
     #[arg(long, value_enum, default_value = "light")]
@@ -106,6 +106,10 @@ struct Args {
     /// OpenPile's log filter during the run.
     #[arg(long, default_value = "warn,openpile_server::startup=info")]
     log_filter: String,
+    /// Extra environment variable for the OpenPile server, KEY=VALUE (repeatable), e.g.
+    /// `--openpile-env OPENPILE__OCPP__HEARTBEAT_INTERVAL_S=600`.
+    #[arg(long, value_parser = parse_env_pair)]
+    openpile_env: Vec<(String, String)>,
     /// Do not send Heartbeats from idle chargers.
     #[arg(long)]
     no_idle_heartbeats: bool,
@@ -115,6 +119,13 @@ struct Args {
     /// Seconds a charger waits for an answer.
     #[arg(long, default_value_t = 30)]
     call_timeout_s: u64,
+}
+
+fn parse_env_pair(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?} is not KEY=VALUE"))?;
+    Ok((k.to_owned(), v.to_owned()))
 }
 
 impl Args {
@@ -136,7 +147,10 @@ impl Args {
 fn main() -> ExitCode {
     let mut args = Args::parse();
     args.apply_smoke();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -175,12 +189,14 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         args.storm,
         if args.smoke { " (smoke)" } else { "" }
     );
-    let ids: Vec<String> = (0..args.chargers).map(|i| format!("BENCH-{i:06}")).collect();
+    let ids: Vec<String> = (0..args.chargers)
+        .map(|i| format!("BENCH-{i:06}"))
+        .collect();
     let mut outcomes = Vec::new();
     if matches!(args.target, Target::Openpile | Target::Both) {
         let binary = match &args.openpile_bin {
             Some(b) => b.clone(),
-            None => std::env::current_exe()?.with_file_name("openpile"),
+            None => sibling_openpile()?,
         };
         anyhow::ensure!(
             binary.is_file(),
@@ -190,23 +206,44 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         let opts = OpenPileOptions {
             binary,
             log_filter: args.log_filter.clone(),
+            env: args.openpile_env.clone(),
             hash_cost: match args.hash_cost {
                 Cost::Light => HashCost::Light,
                 Cost::Standard => HashCost::Standard,
             },
         };
-        println!("provisioning {} chargers into a fresh SQLite database…", ids.len());
+        println!(
+            "provisioning {} chargers into a fresh SQLite database…",
+            ids.len()
+        );
         let t = Instant::now();
-        let server =
-            Server::openpile(&opts, &ids, args.connectors, "bench-ocpp-password", args.source_addrs, &args.log_dir)
-                .await?;
-        println!("provisioned in {:.1} s; OpenPile pid {} on {}", t.elapsed().as_secs_f64(), server.pid(), server.endpoint.addr);
+        let server = Server::openpile(
+            &opts,
+            &ids,
+            args.connectors,
+            "bench-ocpp-password",
+            args.source_addrs,
+            &args.log_dir,
+        )
+        .await?;
+        println!(
+            "provisioned in {:.1} s; OpenPile pid {} on {}",
+            t.elapsed().as_secs_f64(),
+            server.pid(),
+            server.endpoint.addr
+        );
         outcomes.push(measure(&args, server, &ids).await?);
     }
     if matches!(args.target, Target::OcppRpc | Target::Both) {
-        let server = Server::ocpp_rpc(&args.peer_dir, args.source_addrs, &args.log_dir)?;
-        println!("ocpp-rpc pid {} on {}", server.pid(), server.endpoint.addr);
-        outcomes.push(measure(&args, server, &ids).await?);
+        if ensure_peer(&args.peer_dir)? {
+            let server = Server::ocpp_rpc(&args.peer_dir, args.source_addrs, &args.log_dir)?;
+            println!("ocpp-rpc pid {} on {}", server.pid(), server.endpoint.addr);
+            outcomes.push(measure(&args, server, &ids).await?);
+        } else {
+            eprintln!(
+                "\n!!! SKIPPING the ocpp-rpc peer: node/npm or the ocpp-rpc package is missing (see bench/README.md) !!!\n"
+            );
+        }
     }
     let targets = Targets {
         chargers: 19_000,
@@ -215,7 +252,10 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         storm_s: 60,
     };
     println!();
-    print!("{}", report::table(&outcomes, &targets, args.rate));
+    print!(
+        "{}",
+        report::table(&outcomes, &targets, args.rate, !args.smoke)
+    );
     let worked = outcomes.iter().all(|o| {
         o.connected == o.chargers
             && o.held_after_settle == o.chargers
@@ -229,6 +269,57 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         println!("\nFAILED: not every charger connected, answered and came back (see above).");
     }
     Ok(worked)
+}
+
+/// The `openpile` binary next to this one. Under `cargo run` (CARGO is set) it is built
+/// first, in the same profile, so that it is never older than the benchmark (which applies
+/// the same migrations to the database it provisions).
+fn sibling_openpile() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let binary = exe.with_file_name("openpile");
+    if let Ok(cargo) = std::env::var("CARGO") {
+        let release = exe
+            .parent()
+            .and_then(|d| d.file_name())
+            .is_some_and(|d| d == "release");
+        let mut cmd = std::process::Command::new(cargo);
+        cmd.args([
+            "build",
+            "--quiet",
+            "-p",
+            "openpile-server",
+            "--bin",
+            "openpile",
+        ]);
+        if release {
+            cmd.arg("--release");
+        }
+        let status = cmd.status()?;
+        anyhow::ensure!(status.success(), "building the openpile binary failed");
+    }
+    Ok(binary)
+}
+
+/// Whether the ocpp-rpc peer can run; installs its package with `npm ci` when it is missing.
+/// An absent node/npm is a skip, except under CI=true, where it is an error.
+fn ensure_peer(dir: &std::path::Path) -> anyhow::Result<bool> {
+    if dir.join("node_modules/ocpp-rpc").is_dir() {
+        return Ok(true);
+    }
+    let installed = std::process::Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(dir)
+        .status()
+        .is_ok_and(|s| s.success());
+    if installed {
+        return Ok(true);
+    }
+    anyhow::ensure!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "CI=true and the ocpp-rpc peer cannot be installed in {} (node and npm are needed)",
+        dir.display()
+    );
+    Ok(false)
 }
 
 /// Latency histograms filled by a collector task from the chargers' samples.
@@ -310,7 +401,7 @@ fn summarize(failures: &[(String, anyhow::Error)]) -> String {
         *by_reason.entry(format!("{e:#}")).or_default() += 1;
     }
     let mut v: Vec<_> = by_reason.into_iter().collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1));
+    v.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
     v.iter()
         .take(3)
         .map(|(r, n)| format!("{n}× {r}"))
@@ -354,7 +445,8 @@ async fn measure(args: &Args, server: Server, ids: &[String]) -> anyhow::Result<
     out.connected = ids.len() - failures.len();
     out.connect_latency = histograms.percentiles(Series::Connect);
     if !failures.is_empty() {
-        out.errors.push(format!("connect: {}", summarize(&failures)));
+        out.errors
+            .push(format!("connect: {}", summarize(&failures)));
     }
     println!(
         "[{name}] {} connected in {:.1} s; idling {} s",
@@ -373,14 +465,23 @@ async fn measure(args: &Args, server: Server, ids: &[String]) -> anyhow::Result<
     let active: Vec<&Charger> = chargers.iter().take(args.active).collect();
     let failures = fan_out(&active, args.connect_concurrency, |tx, _| Cmd::StartTx(tx)).await;
     if !failures.is_empty() {
-        out.errors.push(format!("start transaction: {}", summarize(&failures)));
+        out.errors
+            .push(format!("start transaction: {}", summarize(&failures)));
     }
-    println!("[{name}] load: {} msg/s from {} chargers for {} s", args.rate, active.len(), args.duration_s);
+    println!(
+        "[{name}] load: {} msg/s from {} chargers for {} s",
+        args.rate,
+        active.len(),
+        args.duration_s
+    );
     let period = Duration::from_secs_f64(active.len() as f64 / f64::from(args.rate.max(1)));
     let start = Instant::now() + Duration::from_millis(200);
     let end = start + Duration::from_secs(args.duration_s);
     let n_active = active.len().max(1);
+    let ticks = proc_stats::ticks_per_second();
     let cpu0 = server.sample()?.cpu;
+    let driver0 = proc_stats::sample(std::process::id(), ticks)?.cpu;
+    let busy0 = proc_stats::machine_busy(ticks);
     let answered0 = shared.counters.answered.load(Ordering::Relaxed);
     let failures = fan_out(&active, active.len(), |tx, i| {
         // Spread the chargers' first messages evenly over one period.
@@ -390,6 +491,13 @@ async fn measure(args: &Args, server: Server, ids: &[String]) -> anyhow::Result<
     .await;
     let load_elapsed = start.elapsed();
     let cpu1 = server.sample()?.cpu;
+    let driver1 = proc_stats::sample(std::process::id(), ticks)?.cpu;
+    if let (Some(b0), Some(b1)) = (busy0, proc_stats::machine_busy(ticks)) {
+        out.load_other_cpu = b1
+            .saturating_sub(b0)
+            .saturating_sub(cpu1.saturating_sub(cpu0))
+            .saturating_sub(driver1.saturating_sub(driver0));
+    }
     // Every answer in the window counts, idle heartbeats included: the server did that work.
     out.load_messages = shared.counters.answered.load(Ordering::Relaxed) - answered0;
     out.load_seconds = load_elapsed.as_secs_f64();
@@ -401,16 +509,21 @@ async fn measure(args: &Args, server: Server, ids: &[String]) -> anyhow::Result<
     }
     let failures = fan_out(&active, args.connect_concurrency, |tx, _| Cmd::StopTx(tx)).await;
     if !failures.is_empty() {
-        out.errors.push(format!("stop transaction: {}", summarize(&failures)));
+        out.errors
+            .push(format!("stop transaction: {}", summarize(&failures)));
     }
 
     // 3. Reconnect storm: drop the last `storm` chargers' links, then bring all back at once.
     let storm: Vec<&Charger> = chargers.iter().rev().take(args.storm).collect();
     out.storm_chargers = storm.len();
-    println!("[{name}] storm: {} chargers drop and reconnect at once", storm.len());
+    println!(
+        "[{name}] storm: {} chargers drop and reconnect at once",
+        storm.len()
+    );
     let failures = fan_out(&storm, storm.len(), |tx, _| Cmd::Abort(tx)).await;
     if !failures.is_empty() {
-        out.errors.push(format!("storm abort: {}", summarize(&failures)));
+        out.errors
+            .push(format!("storm abort: {}", summarize(&failures)));
     }
     // Odd chargers come back Unavailable, even ones Available: both differ from what the
     // server should have recorded for a dropped link (offline).
@@ -430,7 +543,11 @@ async fn measure(args: &Args, server: Server, ids: &[String]) -> anyhow::Result<
     let t = Instant::now();
     let deadline = t + Duration::from_secs(args.storm_limit_s);
     let failures = fan_out(&storm, storm.len(), |done, i| Cmd::Reconnect {
-        status: if i % 2 == 1 { "Unavailable" } else { "Available" },
+        status: if i % 2 == 1 {
+            "Unavailable"
+        } else {
+            "Available"
+        },
         deadline,
         done,
     })

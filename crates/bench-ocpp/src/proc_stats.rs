@@ -36,13 +36,41 @@ fn cpu_from_stat(stat: &str, ticks_per_s: u64) -> Option<Duration> {
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
     let ticks = utime + stime;
-    Some(Duration::from_micros(ticks * 1_000_000 / ticks_per_s.max(1)))
+    Some(Duration::from_micros(
+        ticks * 1_000_000 / ticks_per_s.max(1),
+    ))
 }
 
 fn rss_from_status(status: &str) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
+}
+
+/// CPU time the whole machine spent busy (all CPUs: the `cpu` line of /proc/stat minus idle
+/// and iowait). Compared with the server's and the driver's own time, it shows how much other
+/// processes took while a phase ran.
+pub fn machine_busy(ticks_per_s: u64) -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    busy_from_proc_stat(&stat, ticks_per_s)
+}
+
+fn busy_from_proc_stat(stat: &str, ticks_per_s: u64) -> Option<Duration> {
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal [guest guest_nice, already in user]
+    let busy: u64 = v
+        .iter()
+        .take(8)
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4)
+        .map(|(_, t)| t)
+        .sum();
+    Some(Duration::from_micros(busy * 1_000_000 / ticks_per_s.max(1)))
 }
 
 /// Clock ticks per second (`getconf CLK_TCK`; 100 on every Linux we run on).
@@ -75,6 +103,16 @@ mod tests {
     fn reads_cpu_after_a_command_name_with_spaces() {
         let stat = "1234 (my (odd) name) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 4 0 100 0 0";
         assert_eq!(cpu_from_stat(stat, 100), Some(Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn machine_busy_time_leaves_out_idle_and_iowait() {
+        let stat = "cpu  100 1 50 9000 40 2 3 4 0 0\ncpu0 50 0 25 4500 20 1 1 2 0 0\n";
+        assert_eq!(
+            busy_from_proc_stat(stat, 100),
+            Some(Duration::from_millis(1600))
+        );
+        assert!(machine_busy(ticks_per_second()).is_some());
     }
 
     #[test]

@@ -47,6 +47,9 @@ pub struct Outcome {
     pub load_cpu: Duration,
     pub load_latency: Percentiles,
     pub load_failures: usize,
+    /// CPU time of other processes (not the server, not the driver) during the load window:
+    /// noise from whatever else ran on the machine.
+    pub load_other_cpu: Duration,
     // Storm.
     pub storm_chargers: usize,
     pub storm_reconnected: usize,
@@ -105,17 +108,24 @@ fn verdict(ok: bool) -> &'static str {
     if ok { "ok" } else { "MISSED" }
 }
 
-/// The side-by-side table (first column OpenPile when both ran), with ratios and targets.
-pub fn table(outcomes: &[Outcome], targets: &Targets, rate: u32) -> String {
+/// The side-by-side table (first column OpenPile when both ran), with ratios and, when
+/// `judge` (not for smoke runs, whose sizes mean nothing), OpenPile's figures against the
+/// targets.
+pub fn table(outcomes: &[Outcome], targets: &Targets, rate: u32, judge: bool) -> String {
     let mut rows: Vec<(String, Vec<String>, String)> = Vec::new();
     let row = |label: &str, f: &dyn Fn(&Outcome) -> String, check: String| {
-        (label.to_owned(), outcomes.iter().map(f).collect::<Vec<_>>(), check)
+        (
+            label.to_owned(),
+            outcomes.iter().map(f).collect::<Vec<_>>(),
+            check,
+        )
     };
     let op = outcomes.iter().find(|o| o.name == "OpenPile");
+    let judged = op.filter(|_| judge);
     rows.push(row(
         "chargers connected + booted",
         &|o| format!("{}/{}", o.connected, o.chargers),
-        op.map_or_else(String::new, |o| {
+        judged.map_or_else(String::new, |o| {
             if o.chargers < targets.chargers {
                 format!("target {} (run with --chargers {0})", targets.chargers)
             } else {
@@ -139,7 +149,13 @@ pub fn table(outcomes: &[Outcome], targets: &Targets, rate: u32) -> String {
     ));
     rows.push(row(
         "connect+boot latency p50 / p99",
-        &|o| format!("{} / {}", ms(o.connect_latency.p50), ms(o.connect_latency.p99)),
+        &|o| {
+            format!(
+                "{} / {}",
+                ms(o.connect_latency.p50),
+                ms(o.connect_latency.p99)
+            )
+        },
         String::new(),
     ));
     rows.push(row(
@@ -159,7 +175,8 @@ pub fn table(outcomes: &[Outcome], targets: &Targets, rate: u32) -> String {
             o.memory_per_charger()
                 .map_or_else(|| "—".into(), |b| format!("{:.1} KiB", b / 1024.0))
         },
-        op.and_then(Outcome::memory_per_charger)
+        judged
+            .and_then(Outcome::memory_per_charger)
             .map_or_else(String::new, |b| {
                 format!(
                     "target ≤ {} KiB: {}",
@@ -187,6 +204,16 @@ pub fn table(outcomes: &[Outcome], targets: &Targets, rate: u32) -> String {
         String::new(),
     ));
     rows.push(row(
+        "other processes' CPU during load",
+        &|o| {
+            format!(
+                "{:.0} ms/s",
+                o.load_other_cpu.as_secs_f64() * 1000.0 / o.load_seconds.max(1e-9)
+            )
+        },
+        String::new(),
+    ));
+    rows.push(row(
         "latency p50 / p90 (samples)",
         &|o| {
             format!(
@@ -208,7 +235,7 @@ pub fn table(outcomes: &[Outcome], targets: &Targets, rate: u32) -> String {
                 ms(o.load_latency.max)
             )
         },
-        op.map_or_else(String::new, |o| {
+        judged.map_or_else(String::new, |o| {
             format!(
                 "target p99 ≤ {} ms: {}",
                 targets.p99_ms,
@@ -233,11 +260,14 @@ pub fn table(outcomes: &[Outcome], targets: &Targets, rate: u32) -> String {
             (None, Some(n)) => format!("{n} wrong"),
             (None, None) => "n/a (no store)".into(),
         },
-        op.map_or_else(String::new, |o| {
+        judged.map_or_else(String::new, |o| {
             format!(
                 "target ≤ {} s: {}",
                 targets.storm_s,
-                verdict(o.storm_db_time.is_some_and(|t| t.as_secs() < targets.storm_s))
+                verdict(
+                    o.storm_db_time
+                        .is_some_and(|t| t.as_secs() < targets.storm_s)
+                )
             )
         }),
     ));
@@ -248,7 +278,12 @@ pub fn table(outcomes: &[Outcome], targets: &Targets, rate: u32) -> String {
     ));
     rows.push(row(
         "CALLERRORs / timeouts / dropped",
-        &|o| format!("{} / {} / {}", o.call_errors, o.timeouts, o.unexpected_closes),
+        &|o| {
+            format!(
+                "{} / {} / {}",
+                o.call_errors, o.timeouts, o.unexpected_closes
+            )
+        },
         String::new(),
     ));
     rows.push(row(

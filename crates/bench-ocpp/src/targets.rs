@@ -48,6 +48,9 @@ pub struct OpenPileOptions {
     pub binary: PathBuf,
     pub log_filter: String,
     pub hash_cost: HashCost,
+    /// Extra environment for the server (configuration experiments: `OPENPILE__…`,
+    /// `MALLOC_ARENA_MAX`, …).
+    pub env: Vec<(String, String)>,
 }
 
 impl Server {
@@ -77,7 +80,10 @@ impl Server {
         let dir = tempfile::tempdir().context("creating a temporary directory")?;
         let db = format!("sqlite://{}", dir.path().join("bench.db").display());
         let network = dir.path().join("network.json");
-        std::fs::write(&network, network_json(ids, connectors, password).to_string())?;
+        std::fs::write(
+            &network,
+            network_json(ids, connectors, password).to_string(),
+        )?;
         let doc = openpile_server::import::read_files(&[network])
             .map_err(|e| anyhow::anyhow!("the generated network is invalid: {e}"))?;
         let stores = Stores::open(&db).await?;
@@ -85,7 +91,11 @@ impl Server {
             .await
             .map_err(|e| anyhow::anyhow!("import failed: {e}"))?;
         if summary.chargers != ids.len() {
-            bail!("imported {} chargers, expected {}", summary.chargers, ids.len());
+            bail!(
+                "imported {} chargers, expected {}",
+                summary.chargers,
+                ids.len()
+            );
         }
         std::fs::create_dir_all(log_dir)?;
         let log = log_dir.join("openpile.log");
@@ -93,10 +103,18 @@ impl Server {
         cmd.arg("-c")
             .arg(RAISE_NOFILE)
             .arg(&opts.binary)
-            .args(["--log-format", "json", "serve", "--http-addr", "127.0.0.1:0", "--db"])
+            .args([
+                "--log-format",
+                "json",
+                "serve",
+                "--http-addr",
+                "127.0.0.1:0",
+                "--db",
+            ])
             .arg(&db)
             .env("OPENPILE__LOG__FILTER", &opts.log_filter)
-            .env_remove("RUST_LOG");
+            .env_remove("RUST_LOG")
+            .envs(opts.env.iter().map(|(k, v)| (k, v)));
         let (child, line) = spawn_and_wait(cmd, &log, |line| line.contains("serving HTTP"))?;
         let addr = listen_addr(&line)
             .with_context(|| format!("no address in the start-up line {line:?}"))?;
@@ -127,7 +145,9 @@ impl Server {
         }
         let dir = tempfile::tempdir()?;
         // The script takes a port, not 0: pick a free one.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         std::fs::create_dir_all(log_dir)?;
         let log = log_dir.join("ocpp-rpc.log");
         let mut cmd = Command::new("sh");
@@ -214,8 +234,14 @@ fn spawn_and_wait(
     let file = std::sync::Arc::new(std::sync::Mutex::new(std::fs::File::create(log)?));
     let ready = std::sync::Arc::new(ready);
     let (tx, rx) = std_mpsc::channel();
-    let stdout = child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>);
-    let stderr = child.stderr.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>);
+    let stdout = child
+        .stdout
+        .take()
+        .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>);
+    let stderr = child
+        .stderr
+        .take()
+        .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>);
     for stream in [stdout, stderr].into_iter().flatten() {
         let (file, ready, tx) = (file.clone(), ready.clone(), tx.clone());
         std::thread::spawn(move || {
@@ -251,7 +277,11 @@ fn listen_addr(line: &str) -> Option<SocketAddr> {
         return addr.parse().ok();
     }
     let rest = &line[line.find("addr=")? + 5..];
-    rest.split_whitespace().next()?.trim_matches('"').parse().ok()
+    rest.split_whitespace()
+        .next()?
+        .trim_matches('"')
+        .parse()
+        .ok()
 }
 
 /// The import file: one tariff, stations of up to 100 chargers, AC chargers with
@@ -271,8 +301,10 @@ fn network_json(ids: &[String], connectors: u32, password: &str) -> Value {
                 .iter()
                 .map(|id| {
                     let conns: Vec<Value> = (1..=connectors)
-                        .map(|n| json!({"number": n, "standard": "gbt_ac", "max_power_kw": 7,
-                                         "voltage_v": 220, "current_a": 32}))
+                        .map(|n| {
+                            json!({"number": n, "standard": "gbt_ac", "max_power_kw": 7,
+                                         "voltage_v": 220, "current_a": 32})
+                        })
                         .collect();
                     json!({"id": id, "vendor": "OpenPileBench", "model": "bench-ocpp",
                            "current_type": "AC", "max_power_kw": 7, "ocpp_password": password,
@@ -298,11 +330,21 @@ mod tests {
     #[test]
     fn the_listen_address_is_read_from_either_log_format() {
         let json = r#"{"timestamp":"x","level":"INFO","fields":{"message":"serving HTTP","addr":"127.0.0.1:4242"},"target":"openpile_server::startup"}"#;
-        assert_eq!(listen_addr(json), Some(SocketAddr::from(([127, 0, 0, 1], 4242))));
+        assert_eq!(
+            listen_addr(json),
+            Some(SocketAddr::from(([127, 0, 0, 1], 4242)))
+        );
         let flat = r#"{"level":"INFO","message":"serving HTTP and OCPP","addr":"127.0.0.1:4243"}"#;
-        assert_eq!(listen_addr(flat), Some(SocketAddr::from(([127, 0, 0, 1], 4243))));
-        let pretty = "2026-01-01T00:00:00Z  INFO openpile_server::startup: serving HTTP addr=127.0.0.1:99";
-        assert_eq!(listen_addr(pretty), Some(SocketAddr::from(([127, 0, 0, 1], 99))));
+        assert_eq!(
+            listen_addr(flat),
+            Some(SocketAddr::from(([127, 0, 0, 1], 4243)))
+        );
+        let pretty =
+            "2026-01-01T00:00:00Z  INFO openpile_server::startup: serving HTTP addr=127.0.0.1:99";
+        assert_eq!(
+            listen_addr(pretty),
+            Some(SocketAddr::from(([127, 0, 0, 1], 99)))
+        );
         assert_eq!(listen_addr("serving HTTP"), None);
     }
 

@@ -28,9 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::energy::{Watts, Wh};
 use crate::error::{StoreError, ValidationError};
-use crate::ids::{
-    ChargerId, ConnectorId, PartnerId, ReservationId, SessionId, StationId,
-};
+use crate::ids::{ChargerId, ConnectorId, PartnerId, ReservationId, SessionId, StationId};
 use crate::money::Money;
 use crate::page::Page;
 use crate::partner::application::DecisionOutcome;

@@ -88,18 +88,12 @@ pub fn price_session(
         }
         spread(tariff, tz, a.at, b.at, Decimal::from(delta), &mut stretches);
     }
-    if sorted.len() == 1 || sorted.iter().all(|s| s.at == sorted[0].at) {
-        // A zero-length session still gets its line (with zero or instantaneous energy).
+    if stretches.is_empty() {
+        // A session with one sample (or only meter resets) still gets its line, with no
+        // energy. (Samples that share one instant already made their line above: spreading
+        // them again here counted their energy twice, which the property tests caught.)
         if let (Some(first), Some(last)) = (sorted.first(), sorted.last()) {
-            let delta = (last.register.0 - first.register.0).max(0);
-            spread(
-                tariff,
-                tz,
-                first.at,
-                last.at,
-                Decimal::from(delta),
-                &mut stretches,
-            );
+            spread(tariff, tz, first.at, last.at, Decimal::ZERO, &mut stretches);
         }
     }
 
@@ -596,5 +590,283 @@ mod tests {
             None,
         );
         assert_eq!(p.energy, Wh(10_000));
+    }
+
+    /// 尖峰平谷 as in a Shanghai commercial tariff: valley 00–08, flat 08–10, peak 10–15 with a
+    /// sharp hour 13–14, flat 15–18, peak 18–21, flat 21–24 (prices with 4 decimals).
+    fn four_period() -> Tariff {
+        let mut segs = vec![
+            seg("00:00", "08:00", "0.3012", "0.4000"),
+            seg("08:00", "10:00", "0.7055", "0.6000"),
+            seg("10:00", "13:00", "1.1033", "0.8000"),
+            seg("13:00", "14:00", "1.3240", "0.8000"),
+            seg("14:00", "15:00", "1.1033", "0.8000"),
+            seg("15:00", "18:00", "0.7055", "0.6000"),
+            seg("18:00", "21:00", "1.1033", "0.8000"),
+            seg("21:00", "24:00", "0.7055", "0.6000"),
+        ];
+        let labels = [
+            PeriodLabel::Valley,
+            PeriodLabel::Flat,
+            PeriodLabel::Peak,
+            PeriodLabel::Sharp,
+            PeriodLabel::Peak,
+            PeriodLabel::Flat,
+            PeriodLabel::Peak,
+            PeriodLabel::Flat,
+        ];
+        for (s, l) in segs.iter_mut().zip(labels) {
+            s.label = Some(l);
+        }
+        Tariff::new(
+            TariffId::parse("T4").unwrap(),
+            "four".into(),
+            1,
+            Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+            segs,
+            None,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn golden_four_periods_with_awkward_prices() {
+        // 12:30–14:30 local, 18 kWh at constant power: 4.5 kWh peak (12:30–13:00), 9 kWh sharp,
+        // 4.5 kWh peak (14:00–14:30). Hand computed:
+        //   peak  4.5 × 1.1033 = 4.96485 → 4.96; × 0.8 = 3.60  (twice)
+        //   sharp 9 × 1.3240 = 11.916 → 11.92; × 0.8 = 7.20
+        //   electricity 4.96 + 11.92 + 4.96 = 21.84; service 3.60 + 7.20 + 3.60 = 14.40
+        let p = price_session(
+            &four_period(),
+            shanghai(),
+            &[
+                sample(sh(2026, 3, 2, 12, 30), 0),
+                sample(sh(2026, 3, 2, 14, 30), 18_000),
+            ],
+            None,
+        );
+        let got: Vec<(Option<PeriodLabel>, i64, String, String)> = p
+            .lines
+            .iter()
+            .map(|l| {
+                (
+                    l.label,
+                    l.energy.0,
+                    l.electricity_fee.amount().to_string(),
+                    l.service_fee.amount().to_string(),
+                )
+            })
+            .collect();
+        let line = |l, e, a: &str, b: &str| (Some(l), e, a.to_string(), b.to_string());
+        assert_eq!(
+            got,
+            vec![
+                line(PeriodLabel::Peak, 4_500, "4.96", "3.60"),
+                line(PeriodLabel::Sharp, 9_000, "11.92", "7.20"),
+                line(PeriodLabel::Peak, 4_500, "4.96", "3.60"),
+            ]
+        );
+        assert_eq!(p.electricity_fee.amount(), d("21.84"));
+        assert_eq!(p.service_fee.amount(), d("14.40"));
+        assert_eq!(p.total.amount(), d("36.24"));
+    }
+
+    #[test]
+    fn golden_rounding_of_halves_goes_away_from_zero() {
+        // 1.5 kWh at 0.3 + 0.4 inside the valley: 0.45 and 0.60 exactly; 1.25 kWh × 0.3012 =
+        // 0.3765 → 0.38 (the half-cent rounds up).
+        let p = price_session(
+            &four_period(),
+            shanghai(),
+            &[
+                sample(sh(2026, 3, 2, 1, 0), 0),
+                sample(sh(2026, 3, 2, 2, 0), 1_250),
+            ],
+            None,
+        );
+        assert_eq!(p.electricity_fee.amount(), d("0.38"));
+        assert_eq!(p.service_fee.amount(), d("0.50"));
+    }
+
+    #[test]
+    fn golden_midnight_in_the_middle_of_one_segment_is_one_line() {
+        // 23:00–01:00 in the 21–24 flat then 00–08 valley: two lines, split at midnight because
+        // the segments differ; 4 kWh evenly.
+        let p = price_session(
+            &four_period(),
+            shanghai(),
+            &[
+                sample(sh(2026, 3, 2, 23, 0), 100),
+                sample(sh(2026, 3, 3, 1, 0), 4_100),
+            ],
+            None,
+        );
+        assert_eq!(
+            p.lines.iter().map(|l| l.energy.0).collect::<Vec<_>>(),
+            vec![2_000, 2_000]
+        );
+        assert_eq!(p.lines[0].end, sh(2026, 3, 3, 0, 0));
+        // 2 × 0.7055 = 1.411 → 1.41; 2 × 0.6 = 1.20; 2 × 0.3012 = 0.6024 → 0.60; 2 × 0.4 = 0.80
+        assert_eq!(p.total.amount(), d("4.01"));
+    }
+
+    #[test]
+    fn golden_register_rollover_is_not_billed() {
+        // A 6-digit kWh register (999 999 kWh) rolling over: the interval across the wrap is
+        // not billed (we cannot prove the energy), the rest is.
+        let p = price_session(
+            &two_period(),
+            shanghai(),
+            &[
+                sample(sh(2026, 3, 1, 10, 0), 999_990_000),
+                sample(sh(2026, 3, 1, 10, 30), 999_998_000),
+                sample(sh(2026, 3, 1, 10, 40), 1_000),
+                sample(sh(2026, 3, 1, 11, 0), 5_000),
+            ],
+            None,
+        );
+        assert!(p.meter_anomaly);
+        assert_eq!(p.energy, Wh(12_000));
+    }
+
+    #[test]
+    fn samples_at_one_instant_are_billed_once() {
+        // Found by `totals_are_the_sum_of_the_lines`: two readings in the same millisecond.
+        let at = sh(2026, 3, 1, 10, 0);
+        let p = price_session(
+            &two_period(),
+            shanghai(),
+            &[sample(at, 1_000), sample(at, 1_001)],
+            None,
+        );
+        assert_eq!(p.energy, Wh(1));
+        assert_eq!(p.lines.iter().map(|l| l.energy.0).sum::<i64>(), 1);
+        // Only resets: no energy, still a line.
+        let p = price_session(
+            &two_period(),
+            shanghai(),
+            &[sample(at, 1_000), sample(at + Duration::minutes(5), 10)],
+            None,
+        );
+        assert!(p.meter_anomaly);
+        assert_eq!((p.energy, p.lines.len()), (Wh::ZERO, 1));
+    }
+
+    #[test]
+    fn golden_a_single_sample_is_a_zero_energy_session() {
+        let p = price_session(
+            &two_period(),
+            shanghai(),
+            &[sample(sh(2026, 3, 1, 10, 0), 500)],
+            None,
+        );
+        assert_eq!(p.energy, Wh::ZERO);
+        assert_eq!(p.total, Money::ZERO);
+        assert_eq!(p.lines.len(), 1);
+    }
+
+    #[test]
+    fn golden_an_ambiguous_autumn_hour_in_another_zone() {
+        // Europe/Berlin falls back on 2026-10-25 at 03:00 CEST → 02:00 CET: the local night is
+        // 25 hours long. 00:00–06:00 local, 7 h of real time, 7 kWh: valley all along (22–08).
+        let berlin: Tz = "Europe/Berlin".parse().unwrap();
+        let from = berlin
+            .with_ymd_and_hms(2026, 10, 25, 0, 0, 0)
+            .unwrap()
+            .with_timezone(&Utc);
+        let to = berlin
+            .with_ymd_and_hms(2026, 10, 25, 6, 0, 0)
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!((to - from).num_hours(), 7);
+        let p = price_session(
+            &two_period(),
+            berlin,
+            &[sample(from, 0), sample(to, 7_000)],
+            None,
+        );
+        assert_eq!(p.lines.len(), 1);
+        assert_eq!(p.lines[0].label, Some(PeriodLabel::Valley));
+        assert_eq!(p.electricity_fee.amount(), d("2.10"));
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// A session: start minute in 2026 (local Shanghai), then (gap minutes, energy delta)
+        /// pairs; a negative delta is a meter reset to that many Wh below.
+        fn session() -> impl Strategy<Value = (i64, Vec<(i64, i64)>)> {
+            (
+                0i64..(365 * 24 * 60),
+                prop::collection::vec((0i64..900, -2_000i64..60_000), 1..8),
+            )
+        }
+
+        fn samples(start: i64, steps: &[(i64, i64)]) -> Vec<MeterSample> {
+            let mut at = sh(2026, 1, 1, 0, 0) + Duration::minutes(start);
+            let mut reg = 1_000_000i64;
+            let mut out = vec![sample(at, reg)];
+            for &(gap, delta) in steps {
+                at += Duration::minutes(gap);
+                reg = if delta < 0 { -delta } else { reg + delta };
+                out.push(sample(at, reg));
+            }
+            out
+        }
+
+        fn check_sums(p: &PricedSession) -> Result<(), TestCaseError> {
+            let e: Money = p.lines.iter().map(|l| l.electricity_fee).sum();
+            let s: Money = p.lines.iter().map(|l| l.service_fee).sum();
+            prop_assert_eq!(e, p.electricity_fee);
+            prop_assert_eq!(s, p.service_fee);
+            prop_assert_eq!(p.total, p.electricity_fee + p.service_fee + p.idle_fee);
+            prop_assert_eq!(p.energy.0, p.lines.iter().map(|l| l.energy.0).sum::<i64>());
+            for l in &p.lines {
+                prop_assert_eq!(l.electricity_fee, l.electricity_fee.round());
+                prop_assert_eq!(l.service_fee, l.service_fee.round());
+                prop_assert!(l.energy.0 >= 0);
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(300))]
+
+            /// Lines add up to the totals, every amount is rounded to the cent, and the billed
+            /// energy is exactly the sum of the register's rises.
+            #[test]
+            fn totals_are_the_sum_of_the_lines((start, steps) in session()) {
+                for tariff in [two_period(), four_period()] {
+                    let s = samples(start, &steps);
+                    let p = price_session(&tariff, shanghai(), &s, None);
+                    check_sums(&p)?;
+                    let rises: i64 = s.windows(2).map(|w| (w[1].register.0 - w[0].register.0).max(0)).sum();
+                    prop_assert_eq!(p.energy.0, rises);
+                }
+            }
+
+            /// Pricing is additive over a split at any sample: the energy exactly, the money
+            /// within the rounding of the lines involved (each rounded fee is within half a cent
+            /// of its exact value, and each line's energy within 1 Wh of its exact share).
+            #[test]
+            fn pricing_is_additive_over_splits((start, steps) in session(), cut in 1usize..8) {
+                let s = samples(start, &steps);
+                let cut = cut.min(s.len() - 1);
+                for tariff in [two_period(), four_period()] {
+                    let whole = price_session(&tariff, shanghai(), &s, None);
+                    let a = price_session(&tariff, shanghai(), &s[..=cut], None);
+                    let b = price_session(&tariff, shanghai(), &s[cut..], None);
+                    prop_assert_eq!(whole.energy, a.energy + b.energy);
+                    let lines = (whole.lines.len() + a.lines.len() + b.lines.len()) as i64;
+                    // Per line: two fees × 0.005 of rounding, and 1 Wh of energy at the
+                    // dearest price (1.3240 + 0.8000 per kWh) ≈ 0.0022.
+                    let bound = Money::new(Decimal::new(123, 4) * Decimal::from(lines));
+                    let diff = whole.total - (a.total + b.total);
+                    let diff = if diff.is_negative() { Money::ZERO - diff } else { diff };
+                    prop_assert!(diff <= bound, "diff {} > bound {}", diff, bound);
+                }
+            }
+        }
     }
 }

@@ -79,6 +79,8 @@ pub struct DeliveryConfig {
     /// How often to look for due deliveries when nothing signals (writes by other processes,
     /// retries coming due).
     pub poll_interval: Duration,
+    /// After being woken by new events, how long to wait for more before claiming.
+    pub coalesce: Duration,
 }
 
 impl Default for DeliveryConfig {
@@ -94,6 +96,7 @@ impl Default for DeliveryConfig {
             allow_private_targets: false,
             allow_private_sandbox_targets: false,
             poll_interval: Duration::from_secs(1),
+            coalesce: Duration::from_millis(2),
         }
     }
 }

@@ -57,7 +57,8 @@ impl Worker {
         config: DeliveryConfig,
     ) -> Result<Self, WorkerError> {
         let client = |allow| {
-            target::client(allow, config.connect_timeout, config.request_timeout).map_err(WorkerError)
+            target::client(allow, config.connect_timeout, config.request_timeout)
+                .map_err(WorkerError)
         };
         Ok(Self {
             production: client(config.allow_private_targets)?,
@@ -76,11 +77,7 @@ impl Worker {
         let permits = Arc::new(Semaphore::new(concurrency));
         let (done_tx, done_rx) = mpsc::unbounded_channel::<AttemptOutcome>();
         let recorded = Arc::new(Notify::new());
-        let recorder = tokio::spawn(record(
-            worker.store.clone(),
-            done_rx,
-            recorded.clone(),
-        ));
+        let recorder = tokio::spawn(record(worker.store.clone(), done_rx, recorded.clone()));
         let signal = worker.store.event_signal();
         let poll = worker.config.poll_interval;
         tokio::pin!(shutdown);
@@ -132,7 +129,12 @@ impl Worker {
             }
             tokio::select! {
                 () = &mut shutdown => break,
-                () = signal.changed_since(generation) => {}
+                () = signal.changed_since(generation) => {
+                    // Gather the events committed right behind this one into the same claim:
+                    // under load one claim transaction then serves many events instead of one
+                    // each, leaving the write lock to the chargers' transactions.
+                    tokio::time::sleep(worker.config.coalesce).await;
+                }
                 () = recorded.notified() => {}
                 () = tokio::time::sleep(wait) => {}
             }
@@ -246,9 +248,15 @@ impl Worker {
         if status.is_success() {
             (code, None)
         } else if status.is_redirection() {
-            (code, Some(format!("HTTP {status}: redirects are not followed")))
+            (
+                code,
+                Some(format!("HTTP {status}: redirects are not followed")),
+            )
         } else {
-            (code, Some(body_error.unwrap_or_else(|| format!("HTTP {status}"))))
+            (
+                code,
+                Some(body_error.unwrap_or_else(|| format!("HTTP {status}"))),
+            )
         }
     }
 }

@@ -31,6 +31,8 @@ pub struct Config {
     pub admin: AdminConfig,
     pub ocpp: OcppConfig,
     pub partners: PartnersConfig,
+    pub events: EventsConfig,
+    pub charging: ChargingConfig,
     pub log: LogConfig,
 }
 
@@ -119,6 +121,90 @@ pub struct OcppConfig {
 pub struct PartnersConfig {
     pub access_token_ttl_s: u64,
     pub secret_rotation_grace_s: u64,
+    /// Requests per second (and burst) allowed to each sandbox credential; production
+    /// credentials follow their contract.
+    pub sandbox_requests_per_second: u32,
+    pub sandbox_burst: u32,
+}
+
+/// Events: retention, webhook delivery, the event stream (`[events]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsConfig {
+    pub retention_s: u64,
+    pub retry_initial_s: u64,
+    pub retry_max_interval_s: u64,
+    pub retry_window_s: u64,
+    pub disable_after_s: u64,
+    pub allow_private_webhook_targets: bool,
+    pub allow_private_sandbox_webhook_targets: bool,
+    pub delivery_worker: bool,
+    pub delivery_concurrency: usize,
+    pub delivery_per_endpoint: u32,
+    pub delivery_lease_s: u64,
+    pub connect_timeout_ms: u64,
+    pub request_timeout_ms: u64,
+    pub max_response_bytes: usize,
+    pub poll_interval_ms: u64,
+    pub secret_rotation_grace_s: u64,
+    pub stream_heartbeat_s: u64,
+    pub max_streams_per_partner: usize,
+}
+
+/// Charging sessions and reservations (`[charging]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChargingConfig {
+    pub start_timeout_s: u64,
+    pub connection_lost_timeout_s: u64,
+    pub max_reservation_s: u64,
+    pub stop_retry_s: u64,
+    pub update_event_interval_s: u64,
+    pub sweep_interval_ms: u64,
+}
+
+impl ChargingConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let c = self;
+        let checks: [(&str, bool, &str); 6] = [
+            (
+                "charging.start_timeout_s",
+                (1..=3600).contains(&c.start_timeout_s),
+                "must be between 1 and 3600 seconds",
+            ),
+            (
+                "charging.connection_lost_timeout_s",
+                (1..=7 * 24 * 3600).contains(&c.connection_lost_timeout_s),
+                "must be between 1 second and 7 days",
+            ),
+            (
+                "charging.max_reservation_s",
+                (60..=24 * 3600).contains(&c.max_reservation_s),
+                "must be between 60 seconds and 1 day",
+            ),
+            (
+                "charging.stop_retry_s",
+                (1..=3600).contains(&c.stop_retry_s),
+                "must be between 1 and 3600 seconds",
+            ),
+            (
+                "charging.update_event_interval_s",
+                c.update_event_interval_s <= 3600,
+                "must be at most 3600 seconds",
+            ),
+            (
+                "charging.sweep_interval_ms",
+                (10..=60_000).contains(&c.sweep_interval_ms),
+                "must be between 10 ms and 1 minute",
+            ),
+        ];
+        for (key, ok, message) in checks {
+            if !ok {
+                return Err(ConfigError::new(key, message));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -408,6 +494,19 @@ impl Config {
                 "must be positive",
             ));
         }
+        if let Err(e) = openpile_core::partner::contract::RateLimit::new(
+            self.partners.sandbox_requests_per_second,
+            self.partners.sandbox_burst,
+        ) {
+            let key = if e.field.ends_with("burst") {
+                "partners.sandbox_burst"
+            } else {
+                "partners.sandbox_requests_per_second"
+            };
+            return Err(ConfigError::new(key, e.reason));
+        }
+        self.events.validate()?;
+        self.charging.validate()?;
         if self
             .log
             .filter
@@ -417,6 +516,91 @@ impl Config {
             return Err(ConfigError::new(
                 "log.filter",
                 "is not a valid tracing filter (e.g. info,sqlx=warn)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl EventsConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let e = &self;
+        let day = 24 * 3600;
+        let checks: [(&str, bool, &str); 12] = [
+            (
+                "events.retention_s",
+                (3600..=365 * day).contains(&e.retention_s),
+                "must be between 1 hour and 365 days",
+            ),
+            (
+                "events.retry_initial_s",
+                (1..=3600).contains(&e.retry_initial_s),
+                "must be between 1 and 3600 seconds",
+            ),
+            (
+                "events.retry_max_interval_s",
+                (e.retry_initial_s..=day).contains(&e.retry_max_interval_s),
+                "must be between retry_initial_s and 1 day",
+            ),
+            (
+                "events.retry_window_s",
+                (60..=e.retention_s).contains(&e.retry_window_s),
+                "must be between 60 seconds and retention_s",
+            ),
+            (
+                "events.disable_after_s",
+                e.disable_after_s >= 60,
+                "must be at least 60 seconds",
+            ),
+            (
+                "events.delivery_concurrency",
+                (1..=4096).contains(&e.delivery_concurrency),
+                "must be between 1 and 4096",
+            ),
+            (
+                "events.delivery_per_endpoint",
+                (1..=1024).contains(&e.delivery_per_endpoint),
+                "must be between 1 and 1024",
+            ),
+            (
+                "events.delivery_lease_s",
+                e.delivery_lease_s * 1000 > e.request_timeout_ms + e.connect_timeout_ms,
+                "must be longer than connect_timeout_ms + request_timeout_ms",
+            ),
+            (
+                "events.request_timeout_ms",
+                (100..=120_000).contains(&e.request_timeout_ms),
+                "must be between 100 ms and 2 minutes",
+            ),
+            (
+                "events.connect_timeout_ms",
+                (100..=60_000).contains(&e.connect_timeout_ms),
+                "must be between 100 ms and 1 minute",
+            ),
+            (
+                "events.poll_interval_ms",
+                (10..=60_000).contains(&e.poll_interval_ms),
+                "must be between 10 ms and 1 minute",
+            ),
+            (
+                "events.max_streams_per_partner",
+                (1..=1000).contains(&e.max_streams_per_partner),
+                "must be between 1 and 1000",
+            ),
+        ];
+        for (key, ok, message) in checks {
+            if !ok {
+                return Err(ConfigError::new(key, message));
+            }
+        }
+        if e.stream_heartbeat_s == 0 || e.max_response_bytes == 0 {
+            return Err(ConfigError::new(
+                if e.stream_heartbeat_s == 0 {
+                    "events.stream_heartbeat_s"
+                } else {
+                    "events.max_response_bytes"
+                },
+                "must be positive",
             ));
         }
         Ok(())

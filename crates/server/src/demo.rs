@@ -197,8 +197,6 @@ pub async fn build(config: crate::config::Config) -> Result<(Application, Banner
         operator_email,
         operator_password,
     };
-    // Issue 3: start the simulated chargers of the demo stations here, against
-    // ws://{addr}/ocpp/{charger_id}, and push a banner line saying how many are connected.
     let sandbox = seed_sandbox_partner(app.shared()).await?;
     let mut banner = Banner::new(app.local_addr(), db, &seeded);
     let base = banner.base_url.clone();
@@ -216,7 +214,47 @@ pub async fn build(config: crate::config::Config) -> Result<(Application, Banner
         String::new(),
         format!("Operator console: {base}/console   Partner portal: {base}/portal (sign in as {})", sandbox.email),
     ]);
+    let sim = start_simulated_chargers(&app, &banner);
+    banner.extra.extend(sim);
     Ok((app, banner))
+}
+
+/// Connects a simulated charger (`openpile-sim`) for every charger of the demo network, so
+/// that partners can start, watch and stop sessions on them. They keep trying until the server
+/// serves, and run until the process ends. Returns the banner lines about them.
+fn start_simulated_chargers(app: &Application, banner: &Banner) -> Vec<String> {
+    if app.shared().config.ocpp.tls_cert.is_some() {
+        return vec![
+            String::new(),
+            "Simulated chargers: not started (the server speaks TLS; run `openpile sim` with wss://)".into(),
+        ];
+    }
+    let chargers = match openpile_sim::chargers_from_network_json(DEMO_NETWORK) {
+        Ok(c) => c,
+        Err(e) => return vec![format!("Simulated chargers: not started ({e})")],
+    };
+    let count = chargers.len();
+    let endpoint = banner.ocpp_url.replace("/{charger_id}", "");
+    match openpile_sim::spawn_demo_fleet(&endpoint, chargers) {
+        Ok(fleet) => {
+            // The fleet lives as long as the process: its chargers stop when their handles go.
+            tokio::spawn(async move {
+                let _fleet = fleet;
+                std::future::pending::<()>().await;
+            });
+            let base = &banner.base_url;
+            vec![
+                String::new(),
+                format!("Simulated chargers: {count} connecting to {endpoint}/{{charger_id}} (a car plugs in at every remote start)"),
+                "  Start charging on a sandbox connector, watch it, stop it:".into(),
+                format!("  curl -s -X POST {base}/v1/sessions -H \"authorization: Bearer $PTOKEN\" -H 'content-type: application/json' \\"),
+                "    -d '{\"connector_id\":\"SH0901-01-1\",\"partner_order_id\":\"demo-1\",\"wait_s\":10}'".into(),
+                format!("  curl -s {base}/v1/sessions/<id> -H \"authorization: Bearer $PTOKEN\""),
+                format!("  curl -s -X POST {base}/v1/sessions/<id>/stop -H \"authorization: Bearer $PTOKEN\""),
+            ]
+        }
+        Err(e) => vec![format!("Simulated chargers: not started ({e})")],
+    }
 }
 
 /// What `demo` prints once it is listening.

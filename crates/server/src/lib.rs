@@ -2,6 +2,7 @@
 //! that turns the core, a store and the faces into one running server. `main.rs` only calls
 //! [`cli::run`]; tests and the test kit use [`startup::Application`] directly.
 
+pub mod charging;
 pub mod cli;
 pub mod config;
 pub mod demo;

@@ -24,7 +24,17 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     doc.merge(openpile_admin::openapi());
     doc.merge(openpile_admin::partners::openapi());
-    doc.merge(openpile_api::api_doc());
+    doc.merge(openpile_admin::statements::openapi());
+    doc.merge(openpile_api::statements::openapi());
+    let api = openpile_api::api_doc();
+    // `merge` leaves extensions out; the Open API's carry its `webhooks` section.
+    let webhooks = api.extensions.clone();
+    doc.merge(api);
+    if let Some(ext) = webhooks {
+        doc.extensions
+            .get_or_insert_with(Default::default)
+            .merge(ext);
+    }
     doc
 }
 
@@ -42,5 +52,7 @@ mod tests {
         assert!(json["paths"]["/v1/stations"].is_object());
         assert!(json["paths"]["/oauth/token"].is_object());
         assert!(json["components"]["securitySchemes"]["bearer"].is_object());
+        assert!(json["paths"]["/v1/events/stream"].is_object());
+        assert!(json["webhooks"]["connector.status_changed"]["post"].is_object());
     }
 }

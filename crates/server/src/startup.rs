@@ -12,15 +12,22 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
 use axum::middleware;
 use axum::routing::get;
+use axum::serve::ListenerExt as _;
 use openpile_admin::{AdminSettings, AdminState};
 use openpile_core::charging::TransactionStore;
 use openpile_core::clock::{Clock, SystemClock};
 use openpile_core::error::StoreError;
+use openpile_core::event::EventStore;
 use openpile_core::ids::{IdGenerator, UuidV7Ids};
 use openpile_core::partner::catalog::Catalog;
 use openpile_core::partner::ports::{PartnerStore, StationCatalog};
 use openpile_core::partner::service::{PartnerConfig, PartnerService};
+use openpile_core::settlement::ports::SettlementStore;
+use openpile_core::settlement::service::{SettlementConfig, SettlementService};
 use openpile_core::ports::{ChargerGateway, ChargerStore, NetworkStore, OperatorStore};
+use openpile_core::sessions::observe::{ObservedChargers, ObservedTransactions, SessionHooks};
+use openpile_core::sessions::ports::SessionStore;
+use openpile_core::sessions::service::{SessionDeps, SessionError, SessionService};
 use openpile_ocpp16::{CentralSystem, Ocpp16Config};
 use openpile_store_sqlite::SqliteStore;
 use secrecy::ExposeSecret;
@@ -30,6 +37,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::charging::{TokioRuntime, session_settings};
 use crate::config::{Config, redact_url};
 use crate::http::{self, OpsState};
 use crate::openapi;
@@ -49,6 +57,8 @@ pub enum StartupError {
     Offline(#[source] StoreError),
     #[error("cannot load the partner catalog of stations")]
     Catalog(#[source] StoreError),
+    #[error("cannot recover the charging sessions")]
+    Sessions(#[source] SessionError),
     #[error("cannot load the TLS certificate or key (ocpp.tls_cert, ocpp.tls_key)")]
     Tls(#[source] openpile_ocpp16::tls::TlsError),
     #[error("cannot listen on {addr}")]
@@ -89,6 +99,12 @@ pub struct Stores {
     pub transactions: Arc<dyn TransactionStore>,
     pub partners: Arc<dyn PartnerStore>,
     pub catalog: Arc<dyn StationCatalog>,
+    /// Event feeds, webhooks and their deliveries (the outbox).
+    pub events: Arc<dyn EventStore>,
+    /// Charging sessions and reservations.
+    pub sessions: Arc<dyn SessionStore>,
+    /// CDRs, statements, reports and reconciliation.
+    pub settlement: Arc<dyn SettlementStore>,
     pub backend: Backend,
 }
 
@@ -113,6 +129,9 @@ impl Stores {
             operators: shared.clone(),
             transactions: shared.clone(),
             partners: shared.clone(),
+            events: shared.clone(),
+            sessions: shared.clone(),
+            settlement: shared.clone(),
             catalog: shared,
             backend: Backend::Sqlite(store),
         })
@@ -135,6 +154,11 @@ pub struct Shared {
     pub partners: Arc<PartnerService>,
     /// The partner-facing snapshot of the network, refreshed from the store's change counter.
     pub catalog: Arc<Catalog>,
+    /// Charging sessions and reservations: the use cases, and the reactions to what chargers
+    /// report (the central system's store ports are observed for it).
+    pub sessions: Arc<SessionService>,
+    /// CDRs, statements and reconciliation, for the partner and admin faces.
+    pub settlement: Arc<SettlementService>,
 }
 
 /// A built, bound, not yet serving application.
@@ -166,10 +190,19 @@ impl Application {
             .mark_all_offline(clock.now())
             .await
             .map_err(StartupError::Offline)?;
+        // What chargers report reaches the sessions service through the store ports the OCPP
+        // face writes to; the service is attached below, once the gateway exists.
+        let hooks = SessionHooks::new();
         let central = CentralSystem::new(
             ocpp_settings(&config),
-            stores.chargers.clone(),
-            stores.transactions.clone(),
+            Arc::new(ObservedChargers::new(
+                stores.chargers.clone(),
+                hooks.clone(),
+            )),
+            Arc::new(ObservedTransactions::new(
+                stores.transactions.clone(),
+                hooks.clone(),
+            )),
             clock.clone(),
         );
         let tls = match (&config.ocpp.tls_cert, &config.ocpp.tls_key) {
@@ -193,14 +226,51 @@ impl Application {
             Catalog::DEFAULT_MAX_STALENESS,
         ));
         catalog.refresh().await.map_err(StartupError::Catalog)?;
+        let gateway: Arc<dyn ChargerGateway> = Arc::new(central.clone());
+        let sessions = SessionService::new(
+            SessionDeps {
+                store: stores.sessions.clone(),
+                gateway: gateway.clone(),
+                network: stores.network.clone(),
+                transactions: stores.transactions.clone(),
+                partners: stores.partners.clone(),
+                catalog: catalog.clone(),
+                clock: clock.clone(),
+                ids: ids.clone(),
+                runtime: Arc::new(TokioRuntime),
+            },
+            session_settings(&config),
+        );
+        hooks.attach(&sessions);
+        // Sessions that were running when the process stopped: their chargers are not
+        // connected yet; the sweep resumes or fails the starts that were under way.
+        let marked = sessions.recover().await.map_err(StartupError::Sessions)?;
+        if marked > 0 {
+            tracing::info!(
+                sessions = marked,
+                "sessions wait for their chargers to reconnect"
+            );
+        }
+        let settlement = Arc::new(SettlementService::new(
+            stores.settlement.clone(),
+            stores.partners.clone(),
+            clock.clone(),
+            ids.clone(),
+            SettlementConfig {
+                time_zone: config.local.tz(),
+                ..SettlementConfig::default()
+            },
+        ));
         let shared = Shared {
             stores,
             clock,
             ids,
-            gateway: Arc::new(central.clone()),
+            gateway,
             central,
             partners,
             catalog,
+            sessions,
+            settlement,
             config,
         };
         let router = build_router(&shared);
@@ -248,10 +318,17 @@ impl Application {
                 metrics.run_upkeep();
             }
         });
-        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-        let stopped = async move {
-            let _ = stop_rx.wait_for(|stop| *stop).await;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
         };
+        let sessions_sweeper = tokio::spawn(crate::charging::run_sweeper(
+            self.shared.sessions.clone(),
+            Duration::from_millis(self.shared.config.charging.sweep_interval_ms),
+            stopped(stop_rx.clone()),
+        ));
+        let outbox = spawn_outbox(&self.shared, &stop_rx, stopped);
+        let stopped = stopped(stop_rx);
         let sweeper = tokio::spawn(self.shared.central.clone().run_liveness_sweeper(stopped));
         let catalog = tokio::spawn(openpile_api::keep_catalog_fresh(
             self.shared.catalog.clone(),
@@ -283,7 +360,14 @@ impl Application {
                 openpile_ocpp16::tls::serve_tls(self.listener, tls, self.router, shutdown).await
             }
             None => {
-                axum::serve(self.listener, self.router)
+                // Small request/response messages (OCPP frames, API replies) must not wait for
+                // the peer's delayed ACK (Nagle's algorithm): up to 40 ms each.
+                let listener = self.listener.tap_io(|tcp| {
+                    if let Err(e) = tcp.set_nodelay(true) {
+                        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+                    }
+                });
+                axum::serve(listener, self.router)
                     .with_graceful_shutdown(shutdown)
                     .await
             }
@@ -292,9 +376,86 @@ impl Application {
         catalog.abort();
         token_purge.abort();
         let _ = sweeper.await;
+        let _ = sessions_sweeper.await;
+        for task in outbox {
+            // The worker finishes the requests in flight (bounded by its request timeout).
+            let _ = task.await;
+        }
         self.shared.stores.backend.close().await;
         tracing::info!("stopped");
         result
+    }
+}
+
+/// Starts the webhook delivery worker and the outbox housekeeping (unless `[events]
+/// delivery_worker` is off); both stop when `stop` says so.
+fn spawn_outbox<F, Fut>(
+    shared: &Shared,
+    stop: &tokio::sync::watch::Receiver<bool>,
+    stopped: F,
+) -> Vec<tokio::task::JoinHandle<()>>
+where
+    F: Fn(tokio::sync::watch::Receiver<bool>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let events = &shared.config.events;
+    if !events.delivery_worker {
+        return Vec::new();
+    }
+    let mut tasks = Vec::new();
+    match openpile_outbox::worker::Worker::new(
+        shared.stores.events.clone(),
+        shared.clock.clone(),
+        delivery_settings(&shared.config),
+    ) {
+        Ok(worker) => tasks.push(tokio::spawn(worker.run(stopped(stop.clone())))),
+        Err(e) => tracing::error!(error = %e, "webhook delivery worker not started"),
+    }
+    tasks.push(tokio::spawn(openpile_outbox::housekeeping::run(
+        shared.stores.events.clone(),
+        shared.clock.clone(),
+        openpile_outbox::housekeeping::HousekeepingConfig {
+            retention: Duration::from_secs(events.retention_s),
+            disable_after: Duration::from_secs(events.disable_after_s),
+            ..openpile_outbox::housekeeping::HousekeepingConfig::default()
+        },
+        stopped(stop.clone()),
+    )));
+    tasks
+}
+
+/// The webhook worker's settings, from `[events]`.
+pub fn delivery_settings(config: &Config) -> openpile_outbox::config::DeliveryConfig {
+    let e = &config.events;
+    openpile_outbox::config::DeliveryConfig {
+        concurrency: e.delivery_concurrency,
+        per_endpoint: e.delivery_per_endpoint,
+        lease: Duration::from_secs(e.delivery_lease_s),
+        connect_timeout: Duration::from_millis(e.connect_timeout_ms),
+        request_timeout: Duration::from_millis(e.request_timeout_ms),
+        max_response_bytes: e.max_response_bytes,
+        retry: openpile_outbox::config::RetryPolicy {
+            initial: Duration::from_secs(e.retry_initial_s),
+            max_interval: Duration::from_secs(e.retry_max_interval_s),
+            window: Duration::from_secs(e.retry_window_s),
+        },
+        allow_private_targets: e.allow_private_webhook_targets,
+        allow_private_sandbox_targets: e.allow_private_sandbox_webhook_targets,
+        poll_interval: Duration::from_millis(e.poll_interval_ms),
+        ..openpile_outbox::config::DeliveryConfig::default()
+    }
+}
+
+/// The event routes' settings, from `[events]`.
+fn events_settings(config: &Config) -> openpile_api::events::EventsSettings {
+    let e = &config.events;
+    openpile_api::events::EventsSettings {
+        allow_private_targets: e.allow_private_webhook_targets,
+        allow_private_sandbox_targets: e.allow_private_sandbox_webhook_targets,
+        secret_grace: Duration::from_secs(e.secret_rotation_grace_s),
+        heartbeat: Duration::from_secs(e.stream_heartbeat_s),
+        poll_interval: Duration::from_millis(e.poll_interval_ms),
+        max_streams_per_partner: e.max_streams_per_partner,
     }
 }
 
@@ -313,6 +474,10 @@ fn partner_settings(config: &Config) -> PartnerConfig {
     PartnerConfig {
         token_ttl: Duration::from_secs(config.partners.access_token_ttl_s),
         rotation_grace: Duration::from_secs(config.partners.secret_rotation_grace_s),
+        sandbox_rate_limit: openpile_core::partner::contract::RateLimit {
+            requests_per_second: config.partners.sandbox_requests_per_second,
+            burst: config.partners.sandbox_burst,
+        },
         ..PartnerConfig::default()
     }
 }
@@ -379,8 +544,27 @@ fn build_router(shared: &Shared) -> Router {
         .route("/readyz", get(http::readyz))
         .route("/metrics", get(http::metrics))
         .with_state(ops)
-        .merge(openpile_admin::router(admin))
+        .merge(openpile_admin::router(admin.clone()))
         .merge(openpile_admin::partners::router(partners_admin))
+        .merge(openpile_api::events::router(
+            api.clone(),
+            shared.stores.events.clone(),
+            events_settings(&shared.config),
+        ))
+        .merge(openpile_api::sessions::router(
+            api.clone(),
+            shared.sessions.clone(),
+        ))
+        .merge(openpile_api::statements::router(
+            api.clone(),
+            shared.settlement.clone(),
+        ))
+        .merge(openpile_admin::statements::router(
+            openpile_admin::statements::StatementsAdminState {
+                admin: admin.clone(),
+                settlement: shared.settlement.clone(),
+            },
+        ))
         .merge(openpile_api::router(api))
         .merge(openpile_console::router(console))
         .merge(openpile_ocpp16::router(shared.central.clone()))

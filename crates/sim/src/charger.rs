@@ -3,18 +3,24 @@
 //! sent. Connection handling (Basic auth, subprotocol, reconnects) lives here, protocol rules
 //! do not.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt as _, StreamExt as _};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::http::header::{AUTHORIZATION, SEC_WEBSOCKET_PROTOCOL};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::config::{Behaviour, SimConnector, validate_connectors};
 use crate::error::SimError;
@@ -22,7 +28,11 @@ use crate::handle::{Control, ControlKind, SimEvent, SimHandle, SimSnapshot};
 use crate::machine::{LinkRequest, Machine};
 use crate::wire;
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+/// A plain or TLS connection, so one WebSocket type serves `ws://` and `wss://`.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+type Ws = WebSocketStream<Box<dyn Io>>;
 type ControlResult = Result<(), String>;
 
 /// The OCPP-J subprotocol we offer and require (OCPP-J §3.1.2).
@@ -45,7 +55,14 @@ impl SimCharger {
         connectors: Vec<SimConnector>,
         behaviour: Behaviour,
     ) -> Result<SimHandle, SimError> {
-        Self::spawn_at(endpoint, id, password, connectors, behaviour, Instant::now())
+        Self::spawn_at(
+            endpoint,
+            id,
+            password,
+            connectors,
+            behaviour,
+            Instant::now(),
+        )
     }
 
     /// As [`SimCharger::spawn`], but the first connection attempt waits until `first_connect`
@@ -63,6 +80,10 @@ impl SimCharger {
         }
         validate_connectors(&connectors)?;
         let url = wire::charger_url(endpoint, id)?;
+        let tls = match &behaviour.ca_certificate {
+            Some(path) => Some(tls_client_config(path)?),
+            None => None,
+        };
         let machine = Machine::new(
             id.to_owned(),
             password.map(str::to_owned),
@@ -76,6 +97,7 @@ impl SimCharger {
         let task = Task {
             m: machine,
             url,
+            tls,
             ws: None,
             controls,
             snapshot: snap_tx,
@@ -95,6 +117,8 @@ impl SimCharger {
 struct Task {
     m: Machine,
     url: String,
+    /// Trust for `wss://` (Security Profile 2).
+    tls: Option<Arc<ClientConfig>>,
     ws: Option<Ws>,
     controls: mpsc::Receiver<Control>,
     snapshot: watch::Sender<SimSnapshot>,
@@ -119,7 +143,7 @@ impl Task {
                 break;
             }
             if self.ws.is_none() && self.m.wants_connect(now) {
-                match connect(&self.url, &self.m).await {
+                match connect(&self.url, &self.m, self.tls.as_ref()).await {
                     Ok(ws) => {
                         self.ws = Some(ws);
                         self.m.on_connected(Instant::now());
@@ -222,12 +246,47 @@ async fn next_frame(ws: &mut Option<Ws>) -> Option<Result<Message, WsError>> {
     }
 }
 
-/// Opens the WebSocket: subprotocol `ocpp1.6`, HTTP Basic auth when there is a password, and
-/// small buffers so that thousands of simulated chargers fit in one process.
-async fn connect(url: &str, m: &Machine) -> Result<Ws, String> {
+/// Trusts the certificates of a PEM file, for `wss://`.
+fn tls_client_config(path: &std::path::Path) -> Result<Arc<ClientConfig>, SimError> {
+    let bad =
+        |reason: String| SimError::Config(format!("CA certificate {}: {reason}", path.display()));
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(path).map_err(|e| bad(e.to_string()))? {
+        roots
+            .add(cert.map_err(|e| bad(e.to_string()))?)
+            .map_err(|e| bad(e.to_string()))?;
+    }
+    if roots.is_empty() {
+        return Err(bad("no certificate in the file".into()));
+    }
+    // The provider is named, as the server's TLS does, so that a second provider enabled by
+    // another crate cannot make rustls refuse to choose.
+    let provider = Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// Opens the WebSocket: TCP (and TLS for `wss://`), subprotocol `ocpp1.6`, HTTP Basic auth
+/// when there is a password, and small buffers so that thousands of simulated chargers fit
+/// in one process.
+async fn connect(url: &str, m: &Machine, tls: Option<&Arc<ClientConfig>>) -> Result<Ws, String> {
     let mut request = url.into_client_request().map_err(|e| e.to_string())?;
+    let uri = request.uri().clone();
+    let secure = uri.scheme_str() == Some("wss");
+    let host = uri
+        .host()
+        .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_owned())
+        .ok_or("the URL has no host")?;
+    let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
     let headers = request.headers_mut();
-    headers.insert(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(SUBPROTOCOL));
+    headers.insert(
+        SEC_WEBSOCKET_PROTOCOL,
+        HeaderValue::from_static(SUBPROTOCOL),
+    );
     if let Some(password) = m.password() {
         let value = HeaderValue::from_str(&wire::basic_auth(m.id(), password))
             .map_err(|e| e.to_string())?;
@@ -239,13 +298,31 @@ async fn connect(url: &str, m: &Machine) -> Result<Ws, String> {
         .write_buffer_size(0)
         .max_message_size(Some(max))
         .max_frame_size(Some(max));
-    let attempt = tokio_tungstenite::connect_async_with_config(request, Some(config), true);
-    let (ws, response) = match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
-        Err(_) => return Err("connection timed out".into()),
-        Ok(Err(WsError::Http(resp))) => return Err(format!("HTTP {}", resp.status())),
-        Ok(Err(e)) => return Err(e.to_string()),
-        Ok(Ok(ok)) => ok,
+    let attempt = async {
+        let tcp = TcpStream::connect((host.as_str(), port))
+            .await
+            .map_err(|e| e.to_string())?;
+        tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+        let stream: Box<dyn Io> = if secure {
+            let config = tls.ok_or("wss:// needs a CA certificate to trust (--ca-cert)")?;
+            let name = ServerName::try_from(host.clone()).map_err(|e| e.to_string())?;
+            let tls = TlsConnector::from(config.clone())
+                .connect(name, tcp)
+                .await
+                .map_err(|e| format!("TLS: {e}"))?;
+            Box::new(tls)
+        } else {
+            Box::new(tcp)
+        };
+        match tokio_tungstenite::client_async_with_config(request, stream, Some(config)).await {
+            Ok(ok) => Ok(ok),
+            Err(WsError::Http(resp)) => Err(format!("HTTP {}", resp.status())),
+            Err(e) => Err(e.to_string()),
+        }
     };
+    let (ws, response) = tokio::time::timeout(CONNECT_TIMEOUT, attempt)
+        .await
+        .map_err(|_| "connection timed out".to_owned())??;
     let protocol = response.headers().get(SEC_WEBSOCKET_PROTOCOL);
     if protocol.is_none_or(|p| p.as_bytes() != SUBPROTOCOL.as_bytes()) {
         return Err(format!("central system did not select {SUBPROTOCOL}"));

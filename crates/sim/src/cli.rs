@@ -51,12 +51,16 @@ pub struct SimArgs {
     #[arg(long, default_value_t = 100)]
     pub ramp_per_s: u32,
     /// JSON file listing the chargers instead of --chargers/--connectors:
-    /// `[{"id": "CP1", "password": "…", "connectors": [{"number": 1, "max_power_kw": 7}]}]`.
+    /// `[{"id": "CP1", "password": "…", "connectors": [{"number": 1, "max_power_kw": 7}]}]`,
+    /// or a network file in `openpile import` format (e.g. demo/network.json).
     #[arg(long)]
     pub charger_file: Option<PathBuf>,
     /// Stop after this many seconds (default: run until Ctrl-C).
     #[arg(long)]
     pub duration_s: Option<u64>,
+    /// For wss:// (Security Profile 2): PEM file of the certificate(s) to trust.
+    #[arg(long)]
+    pub ca_cert: Option<PathBuf>,
     /// Seconds between progress lines.
     #[arg(long, default_value_t = 10)]
     pub report_every_s: u64,
@@ -83,6 +87,13 @@ pub fn read_charger_file(path: &std::path::Path) -> Result<Vec<FleetCharger>, Si
         reason,
     };
     let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    if text.trim_start().starts_with('{') {
+        // An `openpile import` network file (e.g. demo/network.json).
+        return crate::fleet::chargers_from_network_json(&text).map_err(|e| match e {
+            SimError::ChargerFile { reason, .. } => err(reason),
+            other => other,
+        });
+    }
     let list: Vec<FileCharger> = serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
     list.into_iter()
         .map(|c| {
@@ -111,7 +122,11 @@ pub fn read_charger_file(path: &std::path::Path) -> Result<Vec<FleetCharger>, Si
 fn generated_chargers(args: &SimArgs) -> Vec<FleetCharger> {
     (0..args.chargers)
         .map(|i| FleetCharger {
-            id: format!("{}{:05}", args.id_prefix, u64::from(args.first) + u64::from(i)),
+            id: format!(
+                "{}{:05}",
+                args.id_prefix,
+                u64::from(args.first) + u64::from(i)
+            ),
             password: args.password.clone(),
             connectors: uniform_connectors(args.connectors, args.max_power_kw),
         })
@@ -129,6 +144,7 @@ pub async fn run_cli(args: SimArgs) -> Result<(), SimError> {
         power_kw: args.power_kw,
         meter_interval: Duration::from_secs(args.meter_interval_s),
         authorize_remote_start: args.authorize_remote_start,
+        ca_certificate: args.ca_cert.clone(),
         ..Behaviour::default()
     };
     let fleet = Fleet::spawn(&args.url, chargers, &behaviour, Some(args.ramp_per_s))?;
@@ -138,9 +154,7 @@ pub async fn run_cli(args: SimArgs) -> Result<(), SimError> {
         args.url
     );
     let started = Instant::now();
-    let stop_at = args
-        .duration_s
-        .map(|s| started + Duration::from_secs(s));
+    let stop_at = args.duration_s.map(|s| started + Duration::from_secs(s));
     let mut ticker = tokio::time::interval(Duration::from_secs(args.report_every_s.max(1)));
     ticker.tick().await;
     let ctrl_c = tokio::signal::ctrl_c();
@@ -204,6 +218,7 @@ mod tests {
             ramp_per_s: 10,
             charger_file: None,
             duration_s: None,
+            ca_cert: None,
             report_every_s: 10,
         };
         let chargers = generated_chargers(&args);
@@ -226,9 +241,20 @@ mod tests {
         let chargers = read_charger_file(&path).unwrap();
         assert_eq!(chargers[0].connectors[0].max_power_kw, Decimal::new(74, 1));
         assert_eq!(chargers[0].connectors[1].max_power_kw, Decimal::from(120));
-        std::fs::write(&path, r#"[{"id":"CP1","connectors":[{"number":1,"max_power_kw":"x"}]}]"#)
-            .unwrap();
+        std::fs::write(
+            &path,
+            r#"[{"id":"CP1","connectors":[{"number":1,"max_power_kw":"x"}]}]"#,
+        )
+        .unwrap();
         assert!(read_charger_file(&path).is_err());
+        std::fs::write(
+            &path,
+            r#"{"stations":[{"chargers":[{"id":"CP9","ocpp_password":"p","connectors":[{"number":1,"max_power_kw":60}]}]}]}"#,
+        )
+        .unwrap();
+        let chargers = read_charger_file(&path).unwrap();
+        assert_eq!(chargers[0].id, "CP9");
+        assert_eq!(chargers[0].password.as_deref(), Some("p"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -52,7 +52,9 @@ pub fn uniform_connectors(n: u32, max_power_kw: Decimal) -> Vec<SimConnector> {
 /// Checks that connectors are numbered 1..N without gaps (OCPP 1.6 §3.8) and have a power.
 pub(crate) fn validate_connectors(connectors: &[SimConnector]) -> Result<(), SimError> {
     if connectors.is_empty() {
-        return Err(SimError::Config("a charger needs at least one connector".into()));
+        return Err(SimError::Config(
+            "a charger needs at least one connector".into(),
+        ));
     }
     for (i, c) in connectors.iter().enumerate() {
         let expected = u32::try_from(i + 1).unwrap_or(u32::MAX);
@@ -73,7 +75,10 @@ pub(crate) fn validate_connectors(connectors: &[SimConnector]) -> Result<(), Sim
 }
 
 pub(crate) fn kw_to_w(kw: Decimal) -> u32 {
-    (kw * Decimal::from(1000)).round().to_u32().unwrap_or(u32::MAX)
+    (kw * Decimal::from(1000))
+        .round()
+        .to_u32()
+        .unwrap_or(u32::MAX)
 }
 
 /// How the charger answers RemoteStartTransaction.
@@ -133,6 +138,9 @@ pub struct Behaviour {
     pub transaction_message_retry: Duration,
     /// Largest frame accepted from the central system.
     pub max_message_bytes: usize,
+    /// For `wss://` (Security Profile 2): a PEM file with the certificate(s) to trust — the
+    /// central system's CA, or its self-signed certificate. Required for `wss://`.
+    pub ca_certificate: Option<std::path::PathBuf>,
 }
 
 impl Default for Behaviour {
@@ -161,6 +169,7 @@ impl Default for Behaviour {
             transaction_message_attempts: 3,
             transaction_message_retry: Duration::from_secs(5),
             max_message_bytes: 256 * 1024,
+            ca_certificate: None,
         }
     }
 }
@@ -171,9 +180,18 @@ mod tests {
 
     #[test]
     fn current_type_follows_power() {
-        assert_eq!(SimConnector::new(1, Decimal::from(7)).current, CurrentType::Ac);
-        assert_eq!(SimConnector::new(1, Decimal::from(22)).current, CurrentType::Ac);
-        assert_eq!(SimConnector::new(1, Decimal::from(60)).current, CurrentType::Dc);
+        assert_eq!(
+            SimConnector::new(1, Decimal::from(7)).current,
+            CurrentType::Ac
+        );
+        assert_eq!(
+            SimConnector::new(1, Decimal::from(22)).current,
+            CurrentType::Ac
+        );
+        assert_eq!(
+            SimConnector::new(1, Decimal::from(60)).current,
+            CurrentType::Dc
+        );
     }
 
     #[test]

@@ -168,7 +168,10 @@ pub fn chargers_from_network_json(text: &str) -> Result<Vec<FleetCharger>, SimEr
         .as_array()
         .ok_or_else(|| bad("no stations array".into()))?;
     let mut out = Vec::new();
-    for charger in stations.iter().flat_map(|s| s["chargers"].as_array().into_iter().flatten()) {
+    for charger in stations
+        .iter()
+        .flat_map(|s| s["chargers"].as_array().into_iter().flatten())
+    {
         let id = charger["id"]
             .as_str()
             .ok_or_else(|| bad("a charger without id".into()))?;
@@ -199,8 +202,19 @@ pub fn chargers_from_network_json(text: &str) -> Result<Vec<FleetCharger>, SimEr
 /// Connects a simulated charger for each of the demo's chargers (`openpile demo`): the
 /// default behaviour (sessions report every 10 s), 50 connections per second.
 pub fn spawn_demo_fleet(endpoint: &str, chargers: Vec<FleetCharger>) -> Result<Fleet, SimError> {
+    spawn_demo_fleet_tls(endpoint, chargers, None)
+}
+
+/// [`spawn_demo_fleet`] for a `wss://` endpoint: `ca_certificate` is a PEM file the chargers
+/// trust (the server's self-signed certificate, or the CA that signed it).
+pub fn spawn_demo_fleet_tls(
+    endpoint: &str,
+    chargers: Vec<FleetCharger>,
+    ca_certificate: Option<std::path::PathBuf>,
+) -> Result<Fleet, SimError> {
     let behaviour = Behaviour {
         model: "SimCharger-Demo".into(),
+        ca_certificate,
         ..Behaviour::default()
     };
     Fleet::spawn(endpoint, chargers, &behaviour, Some(50))

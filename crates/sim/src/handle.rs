@@ -87,15 +87,27 @@ pub enum SimEvent {
     ConnectFailed(String),
     Booted(BootStatus),
     /// We sent a CALL.
-    CallSent { action: &'static str },
+    CallSent {
+        action: &'static str,
+    },
     /// The central system answered our CALL with a CALLRESULT.
-    ResultReceived { action: &'static str },
+    ResultReceived {
+        action: &'static str,
+    },
     /// The central system answered our CALL with a CALLERROR.
-    ErrorReceived { action: &'static str, code: String },
+    ErrorReceived {
+        action: &'static str,
+        code: String,
+    },
     /// The central system answered our CALL with a CALLRESULT that breaks the schema.
-    InvalidReply { action: &'static str, reason: String },
+    InvalidReply {
+        action: &'static str,
+        reason: String,
+    },
     /// The central system sent us a CALL.
-    CallReceived { action: String },
+    CallReceived {
+        action: String,
+    },
     /// We answered a CALL; `status` is the `status` field of our answer, when it has one,
     /// `None` for a CALLERROR, and `Some("(no answer)")` when the policy was to ignore it.
     Replied {

@@ -27,5 +27,8 @@ pub use charger::SimCharger;
 pub use cli::{SimArgs, run_cli};
 pub use config::{Behaviour, RemoteStartPolicy, SimConnector, uniform_connectors};
 pub use error::SimError;
-pub use fleet::{Fleet, FleetCharger, FleetSummary, chargers_from_network_json, spawn_demo_fleet};
+pub use fleet::{
+    Fleet, FleetCharger, FleetSummary, chargers_from_network_json, spawn_demo_fleet,
+    spawn_demo_fleet_tls,
+};
 pub use handle::{BootStatus, ConnectorSnapshot, SimEvent, SimHandle, SimSnapshot};

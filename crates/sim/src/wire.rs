@@ -49,7 +49,10 @@ mod tests {
             charger_url("ws://h:1/ocpp/", "RDAM 123").unwrap(),
             "ws://h:1/ocpp/RDAM%20123"
         );
-        assert_eq!(charger_url("ws://h/ocpp", "CP-1").unwrap(), "ws://h/ocpp/CP-1");
+        assert_eq!(
+            charger_url("ws://h/ocpp", "CP-1").unwrap(),
+            "ws://h/ocpp/CP-1"
+        );
         assert!(charger_url("http://h/ocpp", "CP-1").is_err());
     }
 

@@ -14,6 +14,7 @@ pub mod fixtures;
 pub mod network;
 pub mod operators;
 pub mod partners;
+pub mod sessions;
 pub mod settlement;
 pub mod transactions;
 
@@ -157,6 +158,21 @@ macro_rules! store_contract_tests {
                 start_on_an_impossible_connector_is_recorded,
                 parked_messages_are_listed_newest_first,
                 unknown_transaction_is_not_found,
+            ];
+            sessions: [
+                a_session_is_recorded_with_its_tag_binding,
+                the_same_order_returns_the_recorded_session,
+                one_active_partner_session_per_connector,
+                another_partners_reservation_keeps_the_connector,
+                a_session_cannot_use_a_reservation_that_is_not_active,
+                updates_are_compare_and_set_and_write_their_events,
+                a_linked_transaction_wins_over_a_failing_update,
+                failing_a_session_releases_its_tag,
+                a_session_and_its_reservation_change_together,
+                local_sessions_are_recorded_once_and_never_listed,
+                sessions_are_listed_per_partner_filtered_and_paged,
+                due_sessions_and_reservations_are_found_by_their_check_time,
+                reservations_get_ocpp_ids_and_hold_their_connector,
             ];
             settlement: [
                 cdr_round_trips_and_lists_by_booking_time,

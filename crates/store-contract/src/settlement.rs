@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use openpile_core::energy::Wh;
-use openpile_core::ids::{ChargerId, ConnectorId, PartnerId, SessionId, StationId, StatementId};
+use openpile_core::ids::{ChargerId, ConnectorId, PartnerId, SessionId, StatementId, StationId};
 use openpile_core::money::Money;
 use openpile_core::operator::AuditEntry;
 use openpile_core::page::PageRequest;
@@ -73,7 +73,7 @@ pub fn session_cdr(session: &str, partner_id: &str, stop: DateTime<Utc>, wh: i64
         stopped_at: stop,
         meter_start: Wh(1_000),
         meter_stop: Wh(1_000 + wh),
-        tariff_id: tariff.id.clone(),
+        tariff_id: tariff.id,
         time_zone: "Asia/Shanghai".into(),
         priced,
         created_at: stop,
@@ -82,7 +82,8 @@ pub fn session_cdr(session: &str, partner_id: &str, stop: DateTime<Utc>, wh: i64
 }
 
 fn terms() -> TermsSchedule {
-    let share = |s: &str| RevenueShare::new(Decimal::from_str_exact(s).expect("decimal")).expect("share");
+    let share =
+        |s: &str| RevenueShare::new(Decimal::from_str_exact(s).expect("decimal")).expect("share");
     TermsSchedule::new(
         SettlementTerms {
             effective_from: DateTime::<Utc>::MIN_UTC,
@@ -116,7 +117,10 @@ fn entry(id: &str) -> AuditEntry {
     audit(id, sh(4, 1, 9, 0))
 }
 
-fn event(kind: StatementEventKind, st: &openpile_core::settlement::statement::Statement) -> StatementEvent {
+fn event(
+    kind: StatementEventKind,
+    st: &openpile_core::settlement::statement::Statement,
+) -> StatementEvent {
     StatementEvent::new(kind, st, None, sh(4, 1, 9, 0))
 }
 
@@ -175,7 +179,10 @@ pub async fn credits_reference_their_original<S: SettlementStore>(store: S) {
     let credit = original.credit(&[], request("CR-1", 100)).unwrap();
     // Its original must exist.
     assert_not_found(store.insert_credit(&credit, &entry("a-0")).await);
-    store.import_cdrs(std::slice::from_ref(&original)).await.unwrap();
+    store
+        .import_cdrs(std::slice::from_ref(&original))
+        .await
+        .unwrap();
     store.insert_credit(&credit, &entry("a-1")).await.unwrap();
     let second = original
         .credit(std::slice::from_ref(&credit), request("CR-2", 50))
@@ -191,7 +198,10 @@ pub async fn terms_are_kept_per_partner<S: SettlementStore>(store: S) {
         effective_from: sh(4, 1, 0, 0),
         ..*terms().entries().first().unwrap()
     };
-    store.put_terms(&partner("P1"), &t, &entry("a-1")).await.unwrap();
+    store
+        .put_terms(&partner("P1"), &t, &entry("a-1"))
+        .await
+        .unwrap();
     assert_conflict(
         store.put_terms(&partner("P1"), &t, &entry("a-2")).await,
         "settlement_terms_pkey",
@@ -209,12 +219,21 @@ pub async fn a_statement_gathers_each_cdr_once<S: SettlementStore>(store: S) {
     ];
     let april = session_cdr("s-apr", "P1", sh(4, 1, 0, 30), 7_000);
     store.import_cdrs(&march_cdrs).await.unwrap();
-    store.import_cdrs(std::slice::from_ref(&april)).await.unwrap();
+    store
+        .import_cdrs(std::slice::from_ref(&april))
+        .await
+        .unwrap();
 
     // Nothing built yet: no backlog before March.
-    let b = store.backlog(&partner("P1"), march().starts_at(NETWORK_TZ)).await.unwrap();
+    let b = store
+        .backlog(&partner("P1"), march().starts_at(NETWORK_TZ))
+        .await
+        .unwrap();
     assert_eq!((b.last_end, b.earliest_unbuilt), (None, None));
-    let b = store.backlog(&partner("P1"), march().ends_at(NETWORK_TZ)).await.unwrap();
+    let b = store
+        .backlog(&partner("P1"), march().ends_at(NETWORK_TZ))
+        .await
+        .unwrap();
     assert_eq!(b.earliest_unbuilt, Some(sh(3, 1, 0, 30)));
 
     let st = store
@@ -226,9 +245,16 @@ pub async fn a_statement_gathers_each_cdr_once<S: SettlementStore>(store: S) {
     assert_eq!(st.totals.sessions, 2);
     assert_eq!(st.totals.energy, Wh(30_000));
     // A February CDR arriving late is gathered by the open draft when built again.
-    store.import_cdrs(std::slice::from_ref(&feb_late)).await.unwrap();
+    store
+        .import_cdrs(std::slice::from_ref(&feb_late))
+        .await
+        .unwrap();
     let st = store
-        .build_statement(&plan("ST-ignored", "P1", march(), true), None, &entry("a-2"))
+        .build_statement(
+            &plan("ST-ignored", "P1", march(), true),
+            None,
+            &entry("a-2"),
+        )
         .await
         .unwrap();
     assert_eq!(st.id.as_str(), "ST-1", "an existing statement keeps its id");
@@ -244,7 +270,10 @@ pub async fn a_statement_gathers_each_cdr_once<S: SettlementStore>(store: S) {
     assert_eq!(sum, st.totals.commission);
     let due: Money = lines.items.iter().map(|l| l.due_to_operator).sum();
     assert_eq!(due, st.totals.due_to_operator);
-    assert_eq!(st.totals.total, st.totals.commission + st.totals.due_to_operator);
+    assert_eq!(
+        st.totals.total,
+        st.totals.commission + st.totals.due_to_operator
+    );
 
     // Closed: it cannot gather again.
     assert_conflict(
@@ -255,7 +284,11 @@ pub async fn a_statement_gathers_each_cdr_once<S: SettlementStore>(store: S) {
     );
     // April gathers April only.
     let april_st = store
-        .build_statement(&plan("ST-2", "P1", march().next(), false), None, &entry("a-4"))
+        .build_statement(
+            &plan("ST-2", "P1", march().next(), false),
+            None,
+            &entry("a-4"),
+        )
         .await
         .unwrap();
     assert_eq!(april_st.totals.sessions, 1);
@@ -267,9 +300,16 @@ pub async fn a_statement_gathers_each_cdr_once<S: SettlementStore>(store: S) {
         .await
         .unwrap();
     assert_eq!(all.items.len(), 2);
-    let found = store.find_statement(&partner("P1"), &march()).await.unwrap();
+    let found = store
+        .find_statement(&partner("P1"), &march())
+        .await
+        .unwrap();
     assert_eq!(found.map(|s| s.id.to_string()), Some("ST-1".to_string()));
-    assert_not_found(store.get_statement(&StatementId::parse("ST-9").unwrap()).await);
+    assert_not_found(
+        store
+            .get_statement(&StatementId::parse("ST-9").unwrap())
+            .await,
+    );
     let figures = store.statement_figures(&st.id).await.unwrap();
     assert_eq!(figures.len(), 3);
     let elsewhere = store
@@ -280,7 +320,10 @@ pub async fn a_statement_gathers_each_cdr_once<S: SettlementStore>(store: S) {
         )
         .await
         .unwrap();
-    assert_eq!(elsewhere.into_iter().collect::<Vec<_>>(), vec!["O-s-1".to_string()]);
+    assert_eq!(
+        elsewhere.into_iter().collect::<Vec<_>>(),
+        vec!["O-s-1".to_string()]
+    );
 }
 
 /// A closed March statement of P1 with CDRs s-1 (10 kWh) and s-2 (20 kWh).
@@ -301,7 +344,7 @@ async fn closed_statement<S: SettlementStore>(
 }
 
 /// The partner's report: s-1 as ours, s-2 with 1.00 less.
-fn record<S: SettlementStore>(
+fn record(
     st: &openpile_core::settlement::statement::Statement,
     figures: &[CdrFigures],
     report_id: &str,
@@ -351,20 +394,25 @@ fn record<S: SettlementStore>(
 pub async fn a_report_is_stored_with_its_reconciliation<S: SettlementStore>(store: S) {
     let st = closed_statement(&store).await;
     let figures = store.statement_figures(&st.id).await.unwrap();
-    let rec = record::<S>(&st, &figures, "R-1");
+    let rec = record(&st, &figures, "R-1");
     let after = store.record_report(&rec, &entry("a-r1")).await.unwrap();
     assert_eq!(after.state, StatementState::Disputed);
     assert_eq!(after.latest_report_id.as_deref(), Some("R-1"));
     assert!(after.version > st.version);
     // A stale version is refused and writes nothing.
     assert_conflict(
-        store.record_report(&record::<S>(&st, &figures, "R-2"), &entry("a-r2")).await,
+        store
+            .record_report(&record(&st, &figures, "R-2"), &entry("a-r2"))
+            .await,
         "statements_version_check",
     );
     assert_not_found(store.get_report("R-2").await);
     let report = store.get_report("R-1").await.unwrap();
     assert_eq!(report, rec.report);
-    assert_eq!(store.list_reports(&st.id).await.unwrap(), vec![rec.report.clone()]);
+    assert_eq!(
+        store.list_reports(&st.id).await.unwrap(),
+        vec![rec.report.clone()]
+    );
     let items = store
         .report_items("R-1", &ItemFilter::default(), &first(1))
         .await
@@ -396,11 +444,14 @@ pub async fn a_resolution_is_recorded_once_with_its_credit<S: SettlementStore>(s
     let st = closed_statement(&store).await;
     let figures = store.statement_figures(&st.id).await.unwrap();
     let st = store
-        .record_report(&record::<S>(&st, &figures, "R-1"), &entry("a-r1"))
+        .record_report(&record(&st, &figures, "R-1"), &entry("a-r1"))
         .await
         .unwrap();
     let item = store.get_item("R-1", 2).await.unwrap();
-    let original = store.get_cdr(item.item.cdr_id.as_ref().unwrap()).await.unwrap();
+    let original = store
+        .get_cdr(item.item.cdr_id.as_ref().unwrap())
+        .await
+        .unwrap();
     let credit = original
         .credit(
             &[],
@@ -436,7 +487,10 @@ pub async fn a_resolution_is_recorded_once_with_its_credit<S: SettlementStore>(s
     };
     let after = store.resolve_item(&resolve, &entry("a-res")).await.unwrap();
     assert_eq!(after.totals.credits, 1);
-    assert_eq!(after.totals.total, st.totals.total - Money::new(Decimal::ONE));
+    assert_eq!(
+        after.totals.total,
+        st.totals.total - Money::new(Decimal::ONE)
+    );
     assert_eq!(store.unresolved_count("R-1").await.unwrap(), 0);
     let stored = store.get_item("R-1", 2).await.unwrap();
     assert_eq!(stored.resolution, Some(resolve.resolution.clone()));
@@ -445,7 +499,14 @@ pub async fn a_resolution_is_recorded_once_with_its_credit<S: SettlementStore>(s
     // Twice: refused, and the second credit is not written.
     let mut again = resolve.clone();
     again.expected_version = after.version;
-    again.credit = Some(CdrId::parse("CR-2").map(|id| Cdr { id, ..credit.clone() }).unwrap());
+    again.credit = Some(
+        CdrId::parse("CR-2")
+            .map(|id| Cdr {
+                id,
+                ..credit.clone()
+            })
+            .unwrap(),
+    );
     assert_conflict(
         store.resolve_item(&again, &entry("a-res2")).await,
         "reconciliation_items_resolved_check",
@@ -481,7 +542,12 @@ pub async fn state_changes_check_state_and_version<S: SettlementStore>(store: S)
     assert_conflict(
         store
             .change_statement(
-                &change(StatementState::Disputed, StatementState::Confirmed, st.version, None),
+                &change(
+                    StatementState::Disputed,
+                    StatementState::Confirmed,
+                    st.version,
+                    None,
+                ),
                 &entry("a-c0"),
             )
             .await,
@@ -489,7 +555,12 @@ pub async fn state_changes_check_state_and_version<S: SettlementStore>(store: S)
     );
     let confirmed = store
         .change_statement(
-            &change(StatementState::Draft, StatementState::Confirmed, st.version, None),
+            &change(
+                StatementState::Draft,
+                StatementState::Confirmed,
+                st.version,
+                None,
+            ),
             &entry("a-c1"),
         )
         .await
@@ -509,7 +580,10 @@ pub async fn state_changes_check_state_and_version<S: SettlementStore>(store: S)
         .await
         .unwrap();
     assert_eq!(settled.state, StatementState::Settled);
-    assert_eq!(settled.payment_reference.as_deref(), Some("BANK-2026-04-001"));
+    assert_eq!(
+        settled.payment_reference.as_deref(),
+        Some("BANK-2026-04-001")
+    );
     assert!(settled.settled_at.is_some());
     let by_state = store
         .list_statements(
@@ -527,7 +601,10 @@ pub async fn state_changes_check_state_and_version<S: SettlementStore>(store: S)
 pub async fn cdrs_are_immutable<S: SettlementStore>(store: S) {
     // No port changes a CDR; the only way to correct one is a credit, which leaves it intact.
     let original = session_cdr("s-1", "P1", sh(3, 1, 10, 0), 10_000);
-    store.import_cdrs(std::slice::from_ref(&original)).await.unwrap();
+    store
+        .import_cdrs(std::slice::from_ref(&original))
+        .await
+        .unwrap();
     let credit = original
         .credit(
             &[],

@@ -33,7 +33,7 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// SQLite runs one writer at a time whatever the pool size, but WAL lets readers proceed next to
 /// it; a handful of connections keeps reads from queueing behind writes on a small machine.
-const MAX_CONNECTIONS: u32 = 8;
+const MAX_CONNECTIONS: u32 = 1;
 
 /// The store. Cheap to clone: clones share one pool.
 #[derive(Debug, Clone)]

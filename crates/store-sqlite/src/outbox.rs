@@ -79,71 +79,43 @@ pub(crate) async fn commit(tx: Transaction<'_, Sqlite>) -> Result<(), StoreError
     Ok(())
 }
 
-/// The feeds that may see an event.
-async fn recipients(
-    conn: &mut SqliteConnection,
-    event: &Event,
-    audience: &Audience,
-) -> Result<Vec<(String, &'static str)>, StoreError> {
-    let station_env = match event.data.station_id() {
-        Some(station) => {
-            let sandbox: Option<i64> =
-                sqlx::query_scalar("SELECT sandbox FROM stations WHERE id = ?1")
-                    .bind(station.as_str())
-                    .fetch_optional(&mut *conn)
-                    .await
-                    .map_err(db_error)?;
-            // An unknown station (deleted meanwhile) is seen by nobody but its partner.
-            Some(if sandbox == Some(1) {
-                Environment::Sandbox
-            } else {
-                Environment::Production
-            })
-        }
-        None => None,
-    };
-    match audience {
-        Audience::Partner(partner) => {
-            let envs: &[Environment] = match station_env {
-                Some(Environment::Sandbox) => &[Environment::Sandbox],
-                Some(Environment::Production) => &[Environment::Production],
-                None => &[Environment::Sandbox, Environment::Production],
-            };
-            Ok(envs
-                .iter()
-                .map(|e| (partner.as_str().to_string(), e.as_str()))
-                .collect())
-        }
-        Audience::StationWatchers(station) => {
-            let env = station_env.unwrap_or(Environment::Production);
-            let ids: Vec<String> = match env {
-                // Every partner holds sandbox credentials from its application on.
-                Environment::Sandbox => sqlx::query_scalar(
-                    "SELECT id FROM partners WHERE status <> 'suspended' ORDER BY id",
-                )
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(db_error)?,
-                Environment::Production => sqlx::query_scalar(
-                    "SELECT id FROM partners WHERE status = 'active' AND contract IS NOT NULL \
-                     AND (json_extract(contract, '$.station_scope.kind') = 'all' \
-                          OR EXISTS (SELECT 1 FROM json_each(contract, \
-                                     '$.station_scope.station_ids') WHERE value = ?1)) \
-                     ORDER BY id",
-                )
-                .bind(station.as_str())
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(db_error)?,
-            };
-            Ok(ids.into_iter().map(|id| (id, env.as_str())).collect())
-        }
-    }
-}
+/// The feed rows an event gets: a CTE naming the recipients `(partner_id, environment)`, then
+/// the heads' upsert that hands out each feed's next seq. `?1` is the station of the event (or
+/// NULL), `?2` the audience partner (NULL for every partner that may see the station).
+///
+/// A station event goes to the environment of its station (sandbox stations to sandbox feeds)
+/// and, for station watchers, to the partners that may see it: every partner not suspended for
+/// a sandbox station (all hold sandbox credentials), active partners whose contract scope has
+/// it otherwise. An event without a station (account events) goes to both of the partner's
+/// feeds. One statement, because each statement is a round trip to SQLite's thread and this
+/// runs in every status change's transaction.
+const FEED_HEADS_SQL: &str = "\
+    WITH station AS ( \
+        SELECT CASE WHEN ?1 IS NULL THEN NULL \
+                    WHEN (SELECT sandbox FROM stations WHERE id = ?1) = 1 THEN 'sandbox' \
+                    ELSE 'production' END AS env), \
+    recipients (partner_id, environment) AS ( \
+        SELECT ?2, e.value FROM station, json_each('[\"sandbox\",\"production\"]') e \
+        WHERE ?2 IS NOT NULL AND (station.env IS NULL OR station.env = e.value) \
+        UNION ALL \
+        SELECT p.id, station.env FROM partners p, station \
+        WHERE ?2 IS NULL AND station.env = 'sandbox' AND p.status <> 'suspended' \
+        UNION ALL \
+        SELECT p.id, station.env FROM partners p, station \
+        WHERE ?2 IS NULL AND station.env = 'production' AND p.status = 'active' \
+          AND p.contract IS NOT NULL \
+          AND (json_extract(p.contract, '$.station_scope.kind') = 'all' \
+               OR EXISTS (SELECT 1 FROM json_each(p.contract, '$.station_scope.station_ids') s \
+                          WHERE s.value = ?1))) \
+    INSERT INTO event_feed_heads (partner_id, environment, last_seq) \
+    SELECT partner_id, environment, 1 FROM recipients WHERE true \
+    ON CONFLICT (partner_id, environment) DO UPDATE SET last_seq = last_seq + 1 \
+    RETURNING partner_id, environment, last_seq";
 
 /// Writes `event` inside `tx`: the event once, one row in each feed of `audience` with that
 /// feed's next `seq`, and one due delivery per enabled webhook of those feeds subscribed to the
 /// event's type. Call [`commit`] afterwards. `now` stamps the delivery rows (due at once).
+/// Four statements whatever the number of partners.
 pub(crate) async fn emit(
     tx: &mut SqliteConnection,
     event: &Event,
@@ -155,6 +127,14 @@ pub(crate) async fn emit(
     let id = event.id.to_string();
     let created = ts(event.created_at);
     let now = ts(now);
+    // The statements below read the table they insert into and return rows, for which SQLite
+    // builds temporary tables: in memory, not in a temporary file per event (measured: a file
+    // created and unlinked per status change). Belongs in the connection options (see the
+    // note in the crate docs); harmless to repeat.
+    sqlx::query("PRAGMA temp_store = MEMORY")
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
     sqlx::query(
         "INSERT INTO events (id, event_type, subject, data, created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -167,57 +147,60 @@ pub(crate) async fn emit(
     .execute(&mut *tx)
     .await
     .map_err(db_error)?;
-    let pattern = format!(" {} ", event_type.as_str());
-    for (partner, env) in recipients(tx, event, audience).await? {
-        let seq: i64 = sqlx::query_scalar(
-            "INSERT INTO event_feed_heads (partner_id, environment, last_seq) \
-             VALUES (?1, ?2, 1) \
-             ON CONFLICT (partner_id, environment) DO UPDATE SET last_seq = last_seq + 1 \
-             RETURNING last_seq",
-        )
-        .bind(&partner)
-        .bind(env)
-        .fetch_one(&mut *tx)
+    let station = match audience {
+        Audience::StationWatchers(station) => Some(station.as_str()),
+        Audience::Partner(_) => event.data.station_id().map(|s| s.as_str()),
+    };
+    let partner = match audience {
+        Audience::Partner(p) => Some(p.as_str()),
+        Audience::StationWatchers(_) => None,
+    };
+    let rows: Vec<(String, String, i64)> = sqlx::query_as(FEED_HEADS_SQL)
+        .bind(station)
+        .bind(partner)
+        .fetch_all(&mut *tx)
         .await
         .map_err(db_error)?;
-        sqlx::query(
-            "INSERT INTO event_feed (partner_id, environment, seq, event_id, event_type, \
-             created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )
-        .bind(&partner)
-        .bind(env)
-        .bind(seq)
-        .bind(&id)
-        .bind(event_type.as_str())
-        .bind(&created)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        sqlx::query(
-            "INSERT INTO webhook_deliveries (webhook_id, event_id, event_type, subject, seq, \
-             state, round_started_at, next_attempt_at, created_at, updated_at) \
-             SELECT w.id, ?3, ?4, ?5, ?6, 'pending', ?7, \
-                    CASE WHEN EXISTS (SELECT 1 FROM webhook_deliveries q \
-                                      WHERE q.webhook_id = w.id AND q.subject = ?5 \
-                                        AND q.state = 'pending') \
-                         THEN NULL ELSE ?7 END, \
-                    ?7, ?7 \
-             FROM webhooks w \
-             WHERE w.partner_id = ?1 AND w.environment = ?2 AND w.enabled = 1 \
-               AND w.disabled_at IS NULL AND instr(w.event_types, ?8) > 0",
-        )
-        .bind(&partner)
-        .bind(env)
-        .bind(&id)
-        .bind(event_type.as_str())
-        .bind(&subject)
-        .bind(seq)
-        .bind(&now)
-        .bind(&pattern)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
+    if rows.is_empty() {
+        return Ok(());
     }
+    let rows = to_json("event_feed", &rows)?;
+    sqlx::query(
+        "INSERT INTO event_feed (partner_id, environment, seq, event_id, event_type, \
+         created_at) \
+         SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), \
+                json_extract(value, '$[2]'), ?2, ?3, ?4 FROM json_each(?1)",
+    )
+    .bind(&rows)
+    .bind(&id)
+    .bind(event_type.as_str())
+    .bind(&created)
+    .execute(&mut *tx)
+    .await
+    .map_err(db_error)?;
+    sqlx::query(
+        "INSERT INTO webhook_deliveries (webhook_id, event_id, event_type, subject, seq, \
+         state, round_started_at, next_attempt_at, created_at, updated_at) \
+         SELECT w.id, ?2, ?3, ?4, json_extract(f.value, '$[2]'), 'pending', ?5, \
+                CASE WHEN EXISTS (SELECT 1 FROM webhook_deliveries q \
+                                  WHERE q.webhook_id = w.id AND q.subject = ?4 \
+                                    AND q.state = 'pending') \
+                     THEN NULL ELSE ?5 END, \
+                ?5, ?5 \
+         FROM json_each(?1) f \
+         JOIN webhooks w ON w.partner_id = json_extract(f.value, '$[0]') \
+                        AND w.environment = json_extract(f.value, '$[1]') \
+         WHERE w.enabled = 1 AND w.disabled_at IS NULL AND instr(w.event_types, ?6) > 0",
+    )
+    .bind(&rows)
+    .bind(&id)
+    .bind(event_type.as_str())
+    .bind(&subject)
+    .bind(&now)
+    .bind(format!(" {} ", event_type.as_str()))
+    .execute(&mut *tx)
+    .await
+    .map_err(db_error)?;
     Ok(())
 }
 
@@ -385,8 +368,7 @@ impl AttemptRow {
     }
 }
 
-const DELIVERY_COLUMNS: &str =
-    "id, event_id, event_type, seq, state, next_attempt_at, created_at";
+const DELIVERY_COLUMNS: &str = "id, event_id, event_type, seq, state, next_attempt_at, created_at";
 
 /// The deliveries `rows` with their attempts, oldest attempt first.
 async fn with_attempts(
@@ -460,30 +442,6 @@ struct ClaimRow {
     seq: Option<i64>,
     round_attempts: i64,
     round_started_at: String,
-}
-
-/// Makes the oldest pending delivery of a (webhook, subject) queue due, when its predecessor
-/// finished. Does nothing when that delivery is already due.
-async fn promote_next(
-    conn: &mut SqliteConnection,
-    webhook_id: i64,
-    subject: &str,
-    now: &str,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE webhook_deliveries SET next_attempt_at = ?3 \
-         WHERE id = (SELECT id FROM webhook_deliveries \
-                     WHERE webhook_id = ?1 AND subject = ?2 AND state = 'pending' \
-                     ORDER BY id LIMIT 1) \
-           AND next_attempt_at IS NULL",
-    )
-    .bind(webhook_id)
-    .bind(subject)
-    .bind(now)
-    .execute(conn)
-    .await
-    .map(|_| ())
-    .map_err(db_error)
 }
 
 #[async_trait]
@@ -770,7 +728,8 @@ impl EventStore for SqliteStore {
         // when a replay put an older delivery back; the window counts, per webhook, what is
         // already in flight (leases not yet expired, on any worker) against `per_webhook`.
         let ids: Vec<i64> = sqlx::query_scalar(
-            "WITH inflight AS ( \
+            "UPDATE webhook_deliveries SET lease_until = ?4 WHERE id IN ( \
+             WITH inflight AS ( \
                  SELECT webhook_id, COUNT(*) AS n FROM webhook_deliveries \
                  WHERE lease_until IS NOT NULL AND lease_until > ?1 AND state = 'pending' \
                  GROUP BY webhook_id), \
@@ -787,11 +746,13 @@ impl EventStore for SqliteStore {
                                      AND e.state = 'pending' AND e.id < d.id)) \
              SELECT due.id FROM due LEFT JOIN inflight i ON i.webhook_id = due.webhook_id \
              WHERE due.rn + COALESCE(i.n, 0) <= ?2 \
-             ORDER BY due.next_attempt_at, due.id LIMIT ?3",
+             ORDER BY due.next_attempt_at, due.id LIMIT ?3) \
+             RETURNING id",
         )
         .bind(&now)
         .bind(i64::from(request.per_webhook))
         .bind(i64::from(request.limit))
+        .bind(ts(lease_until))
         .fetch_all(&mut *tx)
         .await
         .map_err(db_error)?;
@@ -799,15 +760,6 @@ impl EventStore for SqliteStore {
             return Ok(Vec::new());
         }
         let ids = to_json("webhook_deliveries.id", &ids)?;
-        sqlx::query(
-            "UPDATE webhook_deliveries SET lease_until = ?2 \
-             WHERE id IN (SELECT value FROM json_each(?1))",
-        )
-        .bind(&ids)
-        .bind(ts(lease_until))
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
         let rows: Vec<ClaimRow> = sqlx::query_as(
             "SELECT d.id, w.partner_id, w.environment, w.url, w.secret, w.previous_secret, \
                     w.previous_secret_until, d.event_id, d.event_type, \
@@ -825,8 +777,10 @@ impl EventStore for SqliteStore {
         let lease_until = crate::columns::stored(lease_until);
         rows.into_iter()
             .map(|r| {
-                let previous_until =
-                    parse_opt_ts("webhooks.previous_secret_until", r.previous_secret_until.as_deref())?;
+                let previous_until = parse_opt_ts(
+                    "webhooks.previous_secret_until",
+                    r.previous_secret_until.as_deref(),
+                )?;
                 let previous_secret = match (r.previous_secret.as_deref(), previous_until) {
                     (Some(s), Some(until)) if until > request.now => {
                         Some(parse_secret("webhooks.previous_secret", s)?)
@@ -867,70 +821,129 @@ impl EventStore for SqliteStore {
         if outcomes.is_empty() {
             return Ok(());
         }
+        // Set-based: a handful of statements per batch, whatever its size (each statement is
+        // a round trip to SQLite's thread; per-row statements cap throughput).
+        let rows: Vec<serde_json::Value> = outcomes
+            .iter()
+            .map(|o| {
+                let (state, next) = match o.next {
+                    NextStep::Delivered => (DeliveryState::Delivered, None),
+                    NextStep::RetryAt(t) => (DeliveryState::Pending, Some(ts(t))),
+                    NextStep::Dead => (DeliveryState::Dead, None),
+                };
+                serde_json::json!({
+                    "id": o.delivery_id,
+                    "state": state.as_str(),
+                    "next": next,
+                    "at": ts(o.attempt.at),
+                    "status": o.attempt.status,
+                    "latency": o.attempt.latency_ms,
+                    "error": o.attempt.error,
+                })
+            })
+            .collect();
+        let rows = to_json("webhook_attempts", &rows)?;
         let mut tx = self.write().await?;
-        for outcome in outcomes {
-            let at = ts(outcome.attempt.at);
-            let (state, next) = match outcome.next {
-                NextStep::Delivered => (DeliveryState::Delivered, None),
-                NextStep::RetryAt(t) => (DeliveryState::Pending, Some(ts(t))),
-                NextStep::Dead => (DeliveryState::Dead, None),
-            };
-            // `state = 'pending'`: a worker whose lease ran out may report after another
-            // worker already finished the delivery; its late result must not undo that.
-            let updated: Option<(i64, i64, String)> = sqlx::query_as(
-                "UPDATE webhook_deliveries SET attempts = attempts + 1, \
-                 round_attempts = round_attempts + 1, state = ?2, next_attempt_at = ?3, \
-                 lease_until = NULL, updated_at = ?4 \
-                 WHERE id = ?1 AND state = 'pending' \
-                 RETURNING attempts, webhook_id, subject",
-            )
-            .bind(outcome.delivery_id)
-            .bind(state.as_str())
-            .bind(next)
-            .bind(&at)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_error)?;
-            let Some((number, webhook_id, subject)) = updated else {
-                continue;
-            };
+        // `state = 'pending'`: a worker whose lease ran out may report after another worker
+        // already finished the delivery; its late result must not undo that.
+        let updated: Vec<(i64, i64, i64, String, String)> = sqlx::query_as(
+            "WITH o AS (SELECT json_extract(value, '$.id') AS id, \
+                               json_extract(value, '$.state') AS state, \
+                               json_extract(value, '$.next') AS next, \
+                               json_extract(value, '$.at') AS at \
+                        FROM json_each(?1)) \
+             UPDATE webhook_deliveries AS d SET attempts = d.attempts + 1, \
+                 round_attempts = d.round_attempts + 1, state = o.state, \
+                 next_attempt_at = o.next, lease_until = NULL, updated_at = o.at \
+             FROM o WHERE d.id = o.id AND d.state = 'pending' \
+             RETURNING id, attempts, webhook_id, subject, state",
+        )
+        .bind(&rows)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if updated.is_empty() {
+            return tx.commit().await.map_err(db_error);
+        }
+        let numbers: HashMap<i64, i64> = updated.iter().map(|u| (u.0, u.1)).collect();
+        let numbers = to_json("webhook_attempts.number", &numbers)?;
+        sqlx::query(
+            "INSERT INTO webhook_attempts (delivery_id, number, at, status, latency_ms, error) \
+             SELECT json_extract(o.value, '$.id'), \
+                    json_extract(?2, '$.\"' || json_extract(o.value, '$.id') || '\"'), \
+                    json_extract(o.value, '$.at'), json_extract(o.value, '$.status'), \
+                    json_extract(o.value, '$.latency'), json_extract(o.value, '$.error') \
+             FROM json_each(?1) o \
+             WHERE json_extract(?2, '$.\"' || json_extract(o.value, '$.id') || '\"') \
+                   IS NOT NULL",
+        )
+        .bind(&rows)
+        .bind(&numbers)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        // A finished delivery makes the next one of its (webhook, subject) queue due.
+        let finished: Vec<(i64, &str)> = updated
+            .iter()
+            .filter(|u| u.4 != DeliveryState::Pending.as_str())
+            .map(|u| (u.2, u.3.as_str()))
+            .collect();
+        if !finished.is_empty() {
+            let at = ts(outcomes.iter().map(|o| o.attempt.at).max().unwrap_or_default());
             sqlx::query(
-                "INSERT INTO webhook_attempts (delivery_id, number, at, status, latency_ms, \
-                 error) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "UPDATE webhook_deliveries SET next_attempt_at = ?2 \
+                 WHERE id IN (SELECT (SELECT q.id FROM webhook_deliveries q \
+                                      WHERE q.webhook_id = json_extract(f.value, '$[0]') \
+                                        AND q.subject = json_extract(f.value, '$[1]') \
+                                        AND q.state = 'pending' ORDER BY q.id LIMIT 1) \
+                              FROM json_each(?1) f) \
+                   AND next_attempt_at IS NULL",
             )
-            .bind(outcome.delivery_id)
-            .bind(number)
+            .bind(to_json("webhook_deliveries.subject", &finished)?)
             .bind(&at)
-            .bind(outcome.attempt.status.map(i64::from))
-            .bind(outcome.attempt.latency_ms)
-            .bind(&outcome.attempt.error)
             .execute(&mut *tx)
             .await
             .map_err(db_error)?;
-            if state != DeliveryState::Pending {
-                promote_next(&mut tx, webhook_id, &subject, &at).await?;
-            }
-            if outcome.next == NextStep::Delivered {
-                sqlx::query(
-                    "UPDATE webhooks SET failing_since = NULL, last_error = NULL \
-                     WHERE id = ?1 AND failing_since IS NOT NULL",
-                )
-                .bind(webhook_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
+        }
+        // Each webhook's health: failures start (or continue) `failing_since`; any success in
+        // the batch clears it, so it is applied last.
+        let by_id: HashMap<i64, &AttemptOutcome> =
+            outcomes.iter().map(|o| (o.delivery_id, o)).collect();
+        let mut failed: HashMap<i64, (String, Option<String>)> = HashMap::new();
+        let mut succeeded: Vec<i64> = Vec::new();
+        for (id, _, webhook, _, _) in &updated {
+            let Some(o) = by_id.get(id) else { continue };
+            if o.next == NextStep::Delivered {
+                succeeded.push(*webhook);
             } else {
-                sqlx::query(
-                    "UPDATE webhooks SET failing_since = COALESCE(failing_since, ?2), \
-                     last_error = ?3 WHERE id = ?1",
-                )
-                .bind(webhook_id)
-                .bind(&at)
-                .bind(&outcome.attempt.error)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
+                failed
+                    .entry(*webhook)
+                    .or_insert((ts(o.attempt.at), o.attempt.error.clone()));
             }
+        }
+        if !failed.is_empty() {
+            let failed: Vec<(i64, String, Option<String>)> =
+                failed.into_iter().map(|(w, (at, e))| (w, at, e)).collect();
+            sqlx::query(
+                "UPDATE webhooks SET \
+                     failing_since = COALESCE(failing_since, json_extract(f.value, '$[1]')), \
+                     last_error = json_extract(f.value, '$[2]') \
+                 FROM json_each(?1) f WHERE webhooks.id = json_extract(f.value, '$[0]')",
+            )
+            .bind(to_json("webhooks.failing_since", &failed)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        }
+        if !succeeded.is_empty() {
+            sqlx::query(
+                "UPDATE webhooks SET failing_since = NULL, last_error = NULL \
+                 WHERE id IN (SELECT value FROM json_each(?1)) AND failing_since IS NOT NULL",
+            )
+            .bind(to_json("webhooks.id", &succeeded)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
         }
         // Workers loop on their own results; feed readers have nothing new to read.
         tx.commit().await.map_err(db_error)
@@ -1064,14 +1077,16 @@ impl EventStore for SqliteStore {
         }
         {
             let mut tx = self.write().await?;
+            // Due at the cutoff: already past, so at once.
             sqlx::query(
-                "UPDATE webhook_deliveries SET next_attempt_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
+                "UPDATE webhook_deliveries SET next_attempt_at = ?1 \
                  WHERE state = 'pending' AND next_attempt_at IS NULL \
                    AND NOT EXISTS (SELECT 1 FROM webhook_deliveries q \
                                    WHERE q.webhook_id = webhook_deliveries.webhook_id \
                                      AND q.subject = webhook_deliveries.subject \
                                      AND q.state = 'pending' AND q.id < webhook_deliveries.id)",
             )
+            .bind(&before)
             .execute(&mut *tx)
             .await
             .map_err(db_error)?;
@@ -1116,5 +1131,551 @@ impl EventStore for SqliteStore {
         .await
         .map_err(db_error)?;
         parse_opt_ts("webhook_deliveries.next_attempt_at", next.as_deref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, TimeZone};
+    use openpile_core::event::{
+        ConnectorStatusChangedData, ReservationEndedData, ReservationRef, WebhookTestData,
+    };
+    use openpile_core::ids::{ChargerId, ConnectorId, ReservationId, StationId};
+    use openpile_core::status::ConnectorStatus;
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 1, 8, 0, 0).unwrap()
+    }
+
+    fn feed(partner: &str, env: Environment) -> FeedKey {
+        FeedKey {
+            partner_id: PartnerId::parse(partner).unwrap(),
+            environment: env,
+        }
+    }
+
+    fn secret() -> WebhookSecret {
+        WebhookSecret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap()
+    }
+
+    /// Stations S1, S2 (production) and SB (sandbox); partners A (all stations), B (only S1),
+    /// C (applicant: sandbox only), D (suspended).
+    async fn seeded() -> SqliteStore {
+        let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+        let mut sql = vec![
+            "INSERT INTO tariffs (id, version, name, effective_from, segments) \
+             VALUES ('T', 1, 't', '2026-01-01', '[]')"
+                .to_string(),
+        ];
+        for (id, sandbox) in [("S1", 0), ("S2", 0), ("SB", 1)] {
+            sql.push(format!(
+                "INSERT INTO stations (id, name, address, area_code, province, city, district, \
+                 lat, lng, opening_hours, service_phone, status, tariff_id, sandbox) VALUES \
+                 ('{id}', 'n', 'a', '310115', 'p', 'c', 'd', 31.2, 121.5, \
+                 '{{\"kind\":\"always_open\"}}', '400', 'operational', 'T', {sandbox})"
+            ));
+        }
+        for (id, status, scope) in [
+            ("A", "active", r#"{"station_scope":{"kind":"all"}}"#),
+            (
+                "B",
+                "active",
+                r#"{"station_scope":{"kind":"list","station_ids":["S1"]}}"#,
+            ),
+            ("C", "applicant", "null"),
+            ("D", "suspended", r#"{"station_scope":{"kind":"all"}}"#),
+        ] {
+            let contract = if scope == "null" {
+                "NULL".to_string()
+            } else {
+                format!("'{scope}'")
+            };
+            sql.push(format!(
+                "INSERT INTO partners (id, name, application_id, email, status, contract) \
+                 VALUES ('{id}', '{id}', 'app-{id}', '{id}@x.cn', '{status}', {contract})"
+            ));
+        }
+        for s in sql {
+            sqlx::query(sqlx::AssertSqlSafe(s))
+                .execute(store.pool())
+                .await
+                .unwrap();
+        }
+        store
+    }
+
+    fn status_event(station: &str, connector: &str, seq: i64, at: DateTime<Utc>) -> Event {
+        Event::new(
+            EventData::ConnectorStatusChanged(ConnectorStatusChangedData {
+                station_id: StationId::parse(station).unwrap(),
+                charger_id: ChargerId::parse("CP").unwrap(),
+                connector_id: ConnectorId::parse(connector).unwrap(),
+                status: ConnectorStatus::Available,
+                previous_status: ConnectorStatus::Offline,
+                status_seq: seq,
+                changed_at: at,
+            }),
+            at,
+        )
+    }
+
+    async fn write(store: &SqliteStore, event: &Event, audience: Audience, now: DateTime<Utc>) {
+        let mut tx = store.write().await.unwrap();
+        emit(&mut tx, event, &audience, now).await.unwrap();
+        commit(tx).await.unwrap();
+    }
+
+    async fn status(store: &SqliteStore, station: &str, connector: &str, seq: i64) -> Event {
+        let e = status_event(station, connector, seq, t0());
+        write(
+            store,
+            &e,
+            Audience::StationWatchers(StationId::parse(station).unwrap()),
+            t0(),
+        )
+        .await;
+        e
+    }
+
+    async fn all(store: &SqliteStore, f: &FeedKey) -> Vec<FeedEvent> {
+        let q = FeedQuery {
+            after: 0,
+            limit: 1000,
+            types: Vec::new(),
+        };
+        store.read_feed(f, &q).await.unwrap().events
+    }
+
+    fn claim(now: DateTime<Utc>, per_webhook: u32) -> ClaimRequest {
+        ClaimRequest {
+            now,
+            limit: 100,
+            lease: Duration::seconds(60),
+            per_webhook,
+        }
+    }
+
+    fn outcome(id: i64, next: NextStep, at: DateTime<Utc>) -> AttemptOutcome {
+        AttemptOutcome {
+            delivery_id: id,
+            attempt: DeliveryAttempt {
+                at,
+                status: Some(if next == NextStep::Delivered {
+                    204
+                } else {
+                    500
+                }),
+                latency_ms: 3,
+                error: (next != NextStep::Delivered).then(|| "HTTP 500".to_string()),
+            },
+            next,
+        }
+    }
+
+    async fn hook(store: &SqliteStore, f: &FeedKey, types: &[EventType]) -> Webhook {
+        let config = WebhookConfig {
+            url: "http://127.0.0.1:9/hook".into(),
+            event_types: types.to_vec(),
+            enabled: true,
+        };
+        store
+            .put_webhook(f, &config, &secret(), t0())
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn station_events_reach_exactly_the_partners_that_may_see_the_station() {
+        let store = seeded().await;
+        let prod = |p| feed(p, Environment::Production);
+        let sbx = |p| feed(p, Environment::Sandbox);
+        status(&store, "S2", "S2-1", 1).await;
+        assert_eq!(all(&store, &prod("A")).await.len(), 1);
+        for f in [prod("B"), prod("C"), prod("D"), sbx("A"), sbx("B")] {
+            assert!(all(&store, &f).await.is_empty(), "{f:?}");
+        }
+        status(&store, "S1", "S1-1", 1).await;
+        assert_eq!(all(&store, &prod("A")).await.len(), 2);
+        assert_eq!(all(&store, &prod("B")).await.len(), 1);
+        assert!(all(&store, &prod("D")).await.is_empty());
+        status(&store, "SB", "SB-1", 1).await;
+        for p in ["A", "B", "C"] {
+            let events = all(&store, &sbx(p)).await;
+            assert_eq!(events.len(), 1, "{p}");
+            assert_eq!(events[0].subject, "connector:SB-1");
+            assert_eq!(events[0].seq, 1);
+        }
+        assert!(all(&store, &sbx("D")).await.is_empty());
+        assert_eq!(all(&store, &prod("A")).await.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn own_events_go_to_the_owner_only_in_the_station_environment() {
+        let store = seeded().await;
+        let reservation = |station: &str| {
+            Event::new(
+                EventData::ReservationExpired(ReservationEndedData {
+                    reservation: ReservationRef {
+                        reservation_id: ReservationId::parse("r1").unwrap(),
+                        partner_order_id: "o1".into(),
+                        station_id: StationId::parse(station).unwrap(),
+                        connector_id: ConnectorId::parse("X-1").unwrap(),
+                    },
+                    ended_at: t0(),
+                }),
+                t0(),
+            )
+        };
+        let b = PartnerId::parse("B").unwrap();
+        write(
+            &store,
+            &reservation("SB"),
+            Audience::Partner(b.clone()),
+            t0(),
+        )
+        .await;
+        write(
+            &store,
+            &reservation("S2"),
+            Audience::Partner(b.clone()),
+            t0(),
+        )
+        .await;
+        let sandbox = all(&store, &feed("B", Environment::Sandbox)).await;
+        let production = all(&store, &feed("B", Environment::Production)).await;
+        assert_eq!(sandbox.len(), 1);
+        assert_eq!(production.len(), 1);
+        assert_eq!(sandbox[0].event_type, EventType::ReservationExpired);
+        assert!(sandbox[0].data.contains("\"station_id\":\"SB\""));
+        assert!(
+            all(&store, &feed("A", Environment::Production))
+                .await
+                .is_empty()
+        );
+        // Account events: both environments.
+        let test = Event::new(
+            EventData::WebhookTest {
+                partner_id: b.clone(),
+                data: WebhookTestData {
+                    message: "m".into(),
+                    requested_at: t0(),
+                },
+            },
+            t0(),
+        );
+        write(&store, &test, Audience::Partner(b), t0()).await;
+        assert_eq!(all(&store, &feed("B", Environment::Sandbox)).await.len(), 2);
+        assert_eq!(
+            all(&store, &feed("B", Environment::Production)).await.len(),
+            2
+        );
+    }
+
+    #[tokio::test]
+    async fn feeds_page_by_seq_and_filter_by_type() {
+        let store = seeded().await;
+        let a = feed("A", Environment::Production);
+        for i in 1..=5 {
+            status(&store, "S1", &format!("S1-{i}"), 1).await;
+        }
+        assert_eq!(store.feed_head(&a).await.unwrap(), 5);
+        let page = store
+            .read_feed(
+                &a,
+                &FeedQuery {
+                    after: 2,
+                    limit: 2,
+                    types: Vec::new(),
+                },
+            )
+            .await
+            .unwrap();
+        let seqs: Vec<i64> = page.events.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, vec![3, 4]);
+        assert_eq!(page.next_after, 4);
+        assert_eq!(page.last_seq, 5);
+        let none = store
+            .read_feed(
+                &a,
+                &FeedQuery {
+                    after: 0,
+                    limit: 10,
+                    types: vec![EventType::SessionCompleted],
+                },
+            )
+            .await
+            .unwrap();
+        assert!(none.events.is_empty());
+        // A filtered read still moves the cursor past what it looked at.
+        assert_eq!(none.next_after, 5);
+    }
+
+    #[tokio::test]
+    async fn deliveries_go_only_to_enabled_subscribed_webhooks() {
+        let store = seeded().await;
+        let a = feed("A", Environment::Production);
+        let b = feed("B", Environment::Production);
+        hook(&store, &a, &[EventType::ConnectorStatusChanged]).await;
+        hook(&store, &b, &[EventType::SessionCompleted]).await;
+        status(&store, "S1", "S1-1", 1).await;
+        let claimed = store.claim_deliveries(&claim(t0(), 8)).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(claimed[0].feed, a);
+        assert_eq!(claimed[0].seq, Some(1));
+        assert!(claimed[0].data.contains("S1-1"));
+        // Disabled by the partner: nothing new is queued.
+        let off = WebhookConfig {
+            url: "http://127.0.0.1:9/hook".into(),
+            event_types: vec![EventType::ConnectorStatusChanged],
+            enabled: false,
+        };
+        let w = store.put_webhook(&a, &off, &secret(), t0()).await.unwrap();
+        assert_eq!(w.secret, secret());
+        status(&store, "S1", "S1-2", 1).await;
+        let later = t0() + Duration::seconds(120);
+        assert!(
+            store
+                .claim_deliveries(&claim(later, 8))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_subject_is_delivered_in_order_and_endpoints_are_capped() {
+        let store = seeded().await;
+        let a = feed("A", Environment::Production);
+        hook(&store, &a, &[EventType::ConnectorStatusChanged]).await;
+        for seq in 1..=3 {
+            status(&store, "S1", "S1-1", seq).await;
+        }
+        status(&store, "S1", "S1-2", 1).await;
+        status(&store, "S1", "S1-3", 1).await;
+        // Heads only (S1-1's first, S1-2, S1-3), at most 2 in flight.
+        let first = store.claim_deliveries(&claim(t0(), 2)).await.unwrap();
+        let subjects: Vec<&str> = first.iter().map(|d| d.subject.as_str()).collect();
+        assert_eq!(subjects, vec!["connector:S1-1", "connector:S1-2"]);
+        assert_eq!(first[0].seq, Some(1));
+        // Leased: not handed out again; the cap counts them.
+        assert!(
+            store
+                .claim_deliveries(&claim(t0(), 2))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let third = store.claim_deliveries(&claim(t0(), 3)).await.unwrap();
+        assert_eq!(third.len(), 1);
+        assert_eq!(third[0].subject, "connector:S1-3");
+        // A failure keeps S1-1's queue blocked until its retry.
+        let retry_at = t0() + Duration::seconds(30);
+        store
+            .record_attempts(&[
+                outcome(first[0].id, NextStep::RetryAt(retry_at), t0()),
+                outcome(first[1].id, NextStep::Delivered, t0()),
+                outcome(third[0].id, NextStep::Delivered, t0()),
+            ])
+            .await
+            .unwrap();
+        assert!(
+            store
+                .claim_deliveries(&claim(t0(), 8))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(store.next_due().await.unwrap(), Some(retry_at));
+        let again = store.claim_deliveries(&claim(retry_at, 8)).await.unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!((again[0].id, again[0].round_attempts), (first[0].id, 1));
+        store
+            .record_attempts(&[outcome(again[0].id, NextStep::Dead, retry_at)])
+            .await
+            .unwrap();
+        // Dead unblocks the queue: seq 2, then seq 3.
+        let next = store.claim_deliveries(&claim(retry_at, 8)).await.unwrap();
+        assert_eq!(next.len(), 1);
+        assert_eq!(next[0].seq, Some(2));
+        // The successes in between cleared it; the dead letter set it again.
+        let w = store.webhook(&a).await.unwrap().unwrap();
+        assert_eq!(w.failing_since, Some(retry_at));
+    }
+
+    #[tokio::test]
+    async fn expired_leases_come_back_and_late_results_do_not_undo_others() {
+        let store = seeded().await;
+        let a = feed("A", Environment::Production);
+        hook(&store, &a, &[EventType::ConnectorStatusChanged]).await;
+        status(&store, "S1", "S1-1", 1).await;
+        let first = store.claim_deliveries(&claim(t0(), 8)).await.unwrap();
+        let after_lease = t0() + Duration::seconds(61);
+        let second = store
+            .claim_deliveries(&claim(after_lease, 8))
+            .await
+            .unwrap();
+        assert_eq!(second.len(), 1);
+        assert_eq!(second[0].event_id, first[0].event_id);
+        store
+            .record_attempts(&[outcome(second[0].id, NextStep::Delivered, after_lease)])
+            .await
+            .unwrap();
+        // The first worker reports a failure late: ignored.
+        store
+            .record_attempts(&[outcome(
+                first[0].id,
+                NextStep::RetryAt(after_lease + Duration::seconds(5)),
+                after_lease,
+            )])
+            .await
+            .unwrap();
+        let log = store.list_deliveries(&a, None, 10).await.unwrap();
+        assert_eq!(log.items.len(), 1);
+        assert_eq!(log.items[0].state, DeliveryState::Delivered);
+        assert_eq!(log.items[0].attempts.len(), 1);
+        assert_eq!(log.items[0].attempts[0].status, Some(204));
+        // A replay queues it again.
+        let replay = store
+            .retry_delivery(&a, log.items[0].id, after_lease)
+            .await
+            .unwrap();
+        assert_eq!(replay.state, DeliveryState::Pending);
+        assert_eq!(
+            store
+                .claim_deliveries(&claim(after_lease, 8))
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        let other = feed("B", Environment::Production);
+        assert!(matches!(
+            store
+                .retry_delivery(&other, log.items[0].id, after_lease)
+                .await,
+            Err(StoreError::NotFound)
+        ));
+    }
+
+    #[tokio::test]
+    async fn purged_feeds_expire_old_cursors() {
+        let store = seeded().await;
+        let a = feed("A", Environment::Production);
+        hook(&store, &a, &[EventType::ConnectorStatusChanged]).await;
+        status(&store, "S1", "S1-1", 1).await;
+        status(&store, "S1", "S1-1", 2).await;
+        let late = t0() + Duration::days(8);
+        let e = status_event("S1", "S1-1", 3, late);
+        write(
+            &store,
+            &e,
+            Audience::StationWatchers(StationId::parse("S1").unwrap()),
+            late,
+        )
+        .await;
+        let purged = store.purge_events(t0() + Duration::days(1)).await.unwrap();
+        assert_eq!(purged, 2);
+        let q = |after| FeedQuery {
+            after,
+            limit: 10,
+            types: Vec::new(),
+        };
+        assert!(matches!(
+            store.read_feed(&a, &q(1)).await,
+            Err(FeedError::CursorExpired)
+        ));
+        let from_start = store.read_feed(&a, &q(0)).await.unwrap();
+        assert_eq!(from_start.events.len(), 1);
+        assert_eq!(from_start.events[0].seq, 3);
+        assert_eq!(store.read_feed(&a, &q(2)).await.unwrap().events.len(), 1);
+        // The surviving delivery became its queue's head.
+        let claimed = store.claim_deliveries(&claim(late, 8)).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(claimed[0].seq, Some(3));
+    }
+
+    #[tokio::test]
+    async fn webhooks_failing_too_long_are_disabled_and_the_partner_told() {
+        let store = seeded().await;
+        let a = feed("A", Environment::Production);
+        hook(&store, &a, &[EventType::ConnectorStatusChanged]).await;
+        status(&store, "S1", "S1-1", 1).await;
+        let d = store.claim_deliveries(&claim(t0(), 8)).await.unwrap();
+        store
+            .record_attempts(&[outcome(d[0].id, NextStep::RetryAt(t0()), t0())])
+            .await
+            .unwrap();
+        let now = t0() + Duration::days(4);
+        assert_eq!(
+            store
+                .disable_failing_webhooks(now - Duration::days(3), now)
+                .await
+                .unwrap(),
+            1
+        );
+        let w = store.webhook(&a).await.unwrap().unwrap();
+        assert_eq!(w.disabled_at, Some(now));
+        let events = all(&store, &a).await;
+        assert_eq!(
+            events.last().unwrap().event_type,
+            EventType::WebhookDisabled
+        );
+        assert!(
+            store
+                .claim_deliveries(&claim(now, 8))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // Re-enabling sends what waits at once.
+        hook(&store, &a, &[EventType::ConnectorStatusChanged]).await;
+        let w = store.webhook(&a).await.unwrap().unwrap();
+        assert_eq!((w.disabled_at, w.failing_since), (None, None));
+        assert_eq!(
+            store.claim_deliveries(&claim(now, 8)).await.unwrap().len(),
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn secrets_rotate_and_test_deliveries_skip_the_feed() {
+        let store = seeded().await;
+        let a = feed("A", Environment::Production);
+        let first = hook(&store, &a, &[EventType::SessionCompleted]).await;
+        let new = WebhookSecret::new("whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").unwrap();
+        let until = t0() + Duration::hours(24);
+        let w = store
+            .rotate_webhook_secret(&a, &new, until, t0())
+            .await
+            .unwrap();
+        assert_eq!(w.secret, new);
+        assert_eq!(w.previous_secret, Some(first.secret));
+        let test = Event::new(
+            EventData::WebhookTest {
+                partner_id: a.partner_id.clone(),
+                data: WebhookTestData {
+                    message: "hi".into(),
+                    requested_at: t0(),
+                },
+            },
+            t0(),
+        );
+        let d = store.queue_test_delivery(&a, &test).await.unwrap();
+        assert_eq!((d.seq, d.state), (None, DeliveryState::Pending));
+        assert!(all(&store, &a).await.is_empty());
+        let claimed = store.claim_deliveries(&claim(t0(), 8)).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert!(claimed[0].previous_secret.is_some());
+        let after_grace = store
+            .claim_deliveries(&claim(until + Duration::seconds(61), 8))
+            .await
+            .unwrap();
+        assert!(after_grace[0].previous_secret.is_none());
+        let none = feed("C", Environment::Production);
+        assert!(matches!(
+            store.queue_test_delivery(&none, &test).await,
+            Err(StoreError::NotFound)
+        ));
     }
 }

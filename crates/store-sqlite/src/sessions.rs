@@ -102,7 +102,10 @@ fn list(columns: &[&str]) -> String {
 }
 
 fn placeholders(n: usize) -> String {
-    (1..=n).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ")
+    (1..=n)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 static SELECT_SESSION: LazyLock<String> =
@@ -405,10 +408,22 @@ impl ReservationRow {
         Ok(Reservation {
             id: parse_with("reservations.id", &self.id, ReservationId::parse)?,
             ocpp_id: self.ocpp_id,
-            partner_id: parse_with("reservations.partner_id", &self.partner_id, PartnerId::parse)?,
+            partner_id: parse_with(
+                "reservations.partner_id",
+                &self.partner_id,
+                PartnerId::parse,
+            )?,
             partner_order_id: self.partner_order_id,
-            station_id: parse_with("reservations.station_id", &self.station_id, StationId::parse)?,
-            charger_id: parse_with("reservations.charger_id", &self.charger_id, ChargerId::parse)?,
+            station_id: parse_with(
+                "reservations.station_id",
+                &self.station_id,
+                StationId::parse,
+            )?,
+            charger_id: parse_with(
+                "reservations.charger_id",
+                &self.charger_id,
+                ChargerId::parse,
+            )?,
             connector_id: parse_with(
                 "reservations.connector_id",
                 &self.connector_id,
@@ -418,7 +433,10 @@ impl ReservationRow {
             id_tag: self.id_tag,
             state: ReservationState::parse(&self.state)
                 .ok_or_else(|| CorruptValue::new("reservations.state", &self.state))?,
-            failure: failure_of("reservations.failure_reason", self.failure_reason.as_deref())?,
+            failure: failure_of(
+                "reservations.failure_reason",
+                self.failure_reason.as_deref(),
+            )?,
             failure_detail: self.failure_detail,
             duration_s: u32::try_from(self.duration_s)
                 .map_err(|e| CorruptValue::new("reservations.duration_s", e))?,
@@ -573,7 +591,10 @@ const ACTIVE_STATES: &str = "('pending', 'starting', 'charging', 'stopping')";
 
 #[async_trait]
 impl SessionStore for SqliteStore {
-    async fn create_session(&self, new: &NewSession) -> Result<Created<ChargingSession>, StoreError> {
+    async fn create_session(
+        &self,
+        new: &NewSession,
+    ) -> Result<Created<ChargingSession>, StoreError> {
         let s = &new.session;
         let partner = s.partner_id.as_ref().map(PartnerId::as_str).unwrap_or("");
         let order = s.partner_order_id.as_deref().unwrap_or("");
@@ -588,7 +609,10 @@ impl SessionStore for SqliteStore {
             &[s.connector_id.as_str()],
         )
         .await?;
-        if held.as_ref().is_some_and(|r| r.partner_id.as_str() != partner) {
+        if held
+            .as_ref()
+            .is_some_and(|r| r.partner_id.as_str() != partner)
+        {
             return Err(StoreError::Conflict {
                 constraint: constraints::CONNECTOR_RESERVED.into(),
             });
@@ -604,10 +628,12 @@ impl SessionStore for SqliteStore {
         }
         let q = sqlx::query(sqlx::AssertSqlSafe(INSERT_SESSION.as_str()));
         if let Err(e) = bind_session(q, s)?.execute(&mut *tx).await {
-            return Err(
-                claim_conflict(&e, "sessions.connector_id", constraints::CONNECTOR_SESSION)
-                    .unwrap_or_else(|| db_error(e)),
-            );
+            return Err(claim_conflict(
+                &e,
+                "sessions.connector_id",
+                constraints::CONNECTOR_SESSION,
+            )
+            .unwrap_or_else(|| db_error(e)));
         }
         // The tag binding, as `TransactionStore::bind_id_tag` keeps it: a tag held by another
         // session that is still live is a conflict; a lapsed one is replaced.
@@ -659,8 +685,12 @@ impl SessionStore for SqliteStore {
             ))));
         };
         let mut tx = self.write().await?;
-        if let Some(existing) =
-            load_session(&mut tx, "transaction_id = ?1", &transaction.get().to_string()).await?
+        if let Some(existing) = load_session(
+            &mut tx,
+            "transaction_id = ?1",
+            &transaction.get().to_string(),
+        )
+        .await?
         {
             tx.commit().await.map_err(db_error)?;
             return Ok(existing);
@@ -706,10 +736,7 @@ impl SessionStore for SqliteStore {
         row.map(SessionRow::into_session).transpose()
     }
 
-    async fn session_of_id_tag(
-        &self,
-        id_tag: &str,
-    ) -> Result<Option<ChargingSession>, StoreError> {
+    async fn session_of_id_tag(&self, id_tag: &str) -> Result<Option<ChargingSession>, StoreError> {
         let mut conn = self.pool().acquire().await.map_err(db_error)?;
         let row: Option<SessionRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "{} WHERE id_tag = ?1 AND origin = 'partner' ORDER BY created_at DESC, id DESC \

@@ -14,7 +14,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use openpile_core::energy::Wh;
 use openpile_core::error::StoreError;
 use openpile_core::ids::{
-    ChargerId, ConnectorId, PartnerId, SessionId, StationId, StatementId, TariffId,
+    ChargerId, ConnectorId, PartnerId, SessionId, StatementId, StationId, TariffId,
 };
 use openpile_core::money::Money;
 use openpile_core::operator::AuditEntry;
@@ -31,7 +31,7 @@ use openpile_core::settlement::ports::{
 use openpile_core::settlement::reconcile::{Category, ReconciliationItem};
 use openpile_core::settlement::report::ReportFormat;
 use openpile_core::settlement::statement::{
-    CdrFigures, Statement, StatementLine, StatementState, StatementTotals,
+    CdrAmounts, CdrFigures, Statement, StatementLine, StatementState, StatementTotals,
 };
 use openpile_core::settlement::terms::{SettlementTerms, TermsSchedule};
 use serde::{Deserialize, Serialize};
@@ -50,15 +50,15 @@ fn settlement_error(e: sqlx::Error) -> StoreError {
     {
         let msg = db.message();
         let name = if msg.ends_with("cdrs.id") {
-            Some("cdrs_pkey")
+            Some("cdrs_id_key")
         } else if msg.ends_with("cdrs.session_id") {
             Some("cdrs_session_key")
         } else if msg.ends_with("statements.partner_id, statements.period_start") {
             Some("statements_partner_period_key")
         } else if msg.ends_with("statements.id") {
-            Some("statements_pkey")
-        } else if msg.ends_with("statement_cdrs.cdr_id") {
-            Some("statement_cdrs_cdr_key")
+            Some("statements_id_key")
+        } else if msg.ends_with("statement_cdrs.cdr_seq") {
+            Some("statement_cdrs_pkey")
         } else if msg.ends_with("settlement_terms.partner_id, settlement_terms.effective_from") {
             Some("settlement_terms_pkey")
         } else if msg.ends_with("settlement_reports.id") {
@@ -76,7 +76,7 @@ fn settlement_error(e: sqlx::Error) -> StoreError {
 }
 
 /// Writes a CDR inside the caller's write transaction. A second CDR for the same session is
-/// `Conflict { constraint: "cdrs_session_key" }` (a credit with a taken id: `"cdrs_pkey"`); a
+/// `Conflict { constraint: "cdrs_session_key" }` (a credit with a taken id: `"cdrs_id_key"`); a
 /// credit whose original does not exist is `NotFound`.
 pub(crate) async fn insert_cdr(
     tx: &mut Transaction<'_, Sqlite>,
@@ -286,12 +286,13 @@ impl TryFrom<CdrRow> for Cdr {
     }
 }
 
-const FIGURE_COLUMNS: &str = "c.id, c.original_id, c.session_id, c.partner_order_id, \
+const FIGURE_COLUMNS: &str = "c.seq, c.id, c.original_id, c.session_id, c.partner_order_id, \
      c.started_at, c.stopped_at, c.booked_at, c.energy_wh, c.electricity_fee, c.service_fee, \
      c.idle_fee, c.total";
 
 #[derive(Debug, sqlx::FromRow)]
 struct FigureRow {
+    seq: i64,
     id: String,
     original_id: Option<String>,
     session_id: String,
@@ -501,8 +502,9 @@ impl TryFrom<ItemRow> for StoredItem {
         Ok(StoredItem {
             item: ReconciliationItem {
                 seq: to_u64("reconciliation_items.seq", r.seq)?,
-                category: Category::parse(&r.category)
-                    .ok_or_else(|| CorruptValue::new("reconciliation_items.category", &r.category))?,
+                category: Category::parse(&r.category).ok_or_else(|| {
+                    CorruptValue::new("reconciliation_items.category", &r.category)
+                })?,
                 order_id: r.order_id,
                 cdr_id: r
                     .cdr_id
@@ -527,12 +529,13 @@ impl TryFrom<ItemRow> for StoredItem {
 }
 
 async fn statement_in(tx: &mut SqliteConnection, id: &str) -> Result<Statement, StoreError> {
-    let row: StatementRow =
-        sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {STATEMENT_COLUMNS} FROM statements WHERE id = ?1")))
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_error)?;
+    let row: StatementRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {STATEMENT_COLUMNS} FROM statements WHERE id = ?1"
+    )))
+    .bind(id)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(db_error)?;
     row.try_into()
 }
 
@@ -543,31 +546,54 @@ fn version_conflict() -> StoreError {
     }
 }
 
-/// Sums a statement's lines, reading its CDRs' figures in chunks by CDR id.
+/// What summing a statement reads of each CDR: its amounts, no ids.
+#[derive(Debug, sqlx::FromRow)]
+struct AmountRow {
+    cdr_seq: i64,
+    credit: bool,
+    started_at: String,
+    energy_wh: i64,
+    electricity_fee: String,
+    service_fee: String,
+    idle_fee: String,
+    total: String,
+}
+
+/// Sums a statement's lines with core's [`StatementTotals::add_amounts`], reading only the
+/// CDRs' amounts, in chunks in CDR order (so a million lines never sit in memory at once).
 async fn total_lines(
     tx: &mut SqliteConnection,
-    statement: &str,
+    statement_seq: i64,
     terms: &TermsSchedule,
-    starts_at: DateTime<Utc>,
 ) -> Result<StatementTotals, StoreError> {
     let mut totals = StatementTotals::default();
-    let mut after: Option<String> = None;
+    let mut after: i64 = -1;
     loop {
-        let rows: Vec<FigureRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {FIGURE_COLUMNS} FROM statement_cdrs sc JOIN cdrs c ON c.id = sc.cdr_id \
-             WHERE sc.statement_id = ?1 AND (?2 IS NULL OR sc.cdr_id > ?2) \
-             ORDER BY sc.cdr_id LIMIT ?3"
-        )))
-        .bind(statement)
-        .bind(after.as_deref())
+        let rows: Vec<AmountRow> = sqlx::query_as(
+            "SELECT sc.cdr_seq, c.original_id IS NOT NULL AS credit, c.started_at, c.energy_wh, \
+             c.electricity_fee, c.service_fee, c.idle_fee, c.total \
+             FROM statement_cdrs sc JOIN cdrs c ON c.seq = sc.cdr_seq \
+             WHERE sc.statement_seq = ?1 AND sc.cdr_seq > ?2 ORDER BY sc.cdr_seq LIMIT ?3",
+        )
+        .bind(statement_seq)
+        .bind(after)
         .bind(FIGURES_CHUNK)
         .fetch_all(&mut *tx)
         .await
         .map_err(db_error)?;
         let n = rows.len();
-        after = rows.last().map(|r| r.id.clone());
-        for row in rows {
-            totals.add(&StatementLine::new(row.try_into()?, terms, starts_at));
+        for r in rows {
+            after = r.cdr_seq;
+            let amounts = CdrAmounts {
+                credit: r.credit,
+                started_at: parse_ts("cdrs.started_at", &r.started_at)?,
+                energy: Wh(r.energy_wh),
+                electricity_fee: money("cdrs.electricity_fee", &r.electricity_fee)?,
+                service_fee: money("cdrs.service_fee", &r.service_fee)?,
+                idle_fee: money("cdrs.idle_fee", &r.idle_fee)?,
+                total: money("cdrs.total", &r.total)?,
+            };
+            totals.add_amounts(&amounts, terms);
         }
         if n < FIGURES_CHUNK as usize {
             return Ok(totals);
@@ -575,14 +601,25 @@ async fn total_lines(
     }
 }
 
+/// A statement's compact key.
+async fn statement_seq(tx: &mut SqliteConnection, id: &str) -> Result<i64, StoreError> {
+    sqlx::query_scalar("SELECT seq FROM statements WHERE id = ?1")
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_error)
+}
+
 #[async_trait]
 impl SettlementStore for SqliteStore {
     async fn get_cdr(&self, id: &CdrId) -> Result<Cdr, StoreError> {
-        let row: CdrRow = sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {CDR_COLUMNS} FROM cdrs WHERE id = ?1")))
-            .bind(id.as_str())
-            .fetch_one(self.pool())
-            .await
-            .map_err(db_error)?;
+        let row: CdrRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {CDR_COLUMNS} FROM cdrs WHERE id = ?1"
+        )))
+        .bind(id.as_str())
+        .fetch_one(self.pool())
+        .await
+        .map_err(db_error)?;
         row.try_into()
     }
 
@@ -600,9 +637,11 @@ impl SettlementStore for SqliteStore {
                 (Some(at.to_string()), Some(id.to_string()))
             }
         };
-        let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {CDR_COLUMNS} FROM cdrs WHERE 1 = 1"));
+        let mut q =
+            QueryBuilder::<Sqlite>::new(format!("SELECT {CDR_COLUMNS} FROM cdrs WHERE 1 = 1"));
         if let Some(p) = &filter.partner_id {
-            q.push(" AND partner_id = ").push_bind(p.as_str().to_string());
+            q.push(" AND partner_id = ")
+                .push_bind(p.as_str().to_string());
         }
         if let Some(from) = filter.from {
             q.push(" AND booked_at >= ").push_bind(ts(from));
@@ -710,7 +749,7 @@ impl SettlementStore for SqliteStore {
         let earliest: Option<String> = sqlx::query_scalar(
             "SELECT MIN(booked_at) FROM cdrs c WHERE c.partner_id = ?1 AND c.booked_at < ?2 \
              AND (?3 IS NULL OR c.booked_at >= ?3) \
-             AND NOT EXISTS (SELECT 1 FROM statement_cdrs sc WHERE sc.cdr_id = c.id)",
+             AND NOT EXISTS (SELECT 1 FROM statement_cdrs sc WHERE sc.cdr_seq = c.seq)",
         )
         .bind(partner.as_str())
         .bind(ts(before))
@@ -731,8 +770,9 @@ impl SettlementStore for SqliteStore {
         audit: &AuditEntry,
     ) -> Result<Statement, StoreError> {
         let mut tx = self.write().await?;
-        let existing: Option<(String, String, Option<String>)> = sqlx::query_as(
-            "SELECT id, state, closed_at FROM statements WHERE partner_id = ?1 AND period_start = ?2",
+        let existing: Option<(i64, String, String, Option<String>)> = sqlx::query_as(
+            "SELECT seq, id, state, closed_at FROM statements \
+             WHERE partner_id = ?1 AND period_start = ?2",
         )
         .bind(plan.partner_id.as_str())
         .bind(plan.period.start.to_string())
@@ -743,8 +783,8 @@ impl SettlementStore for SqliteStore {
             terms: plan.terms.clone(),
             totals: StatementTotals::default(),
         };
-        let id = match existing {
-            Some((id, state, closed_at)) => {
+        let (seq, id) = match existing {
+            Some((seq, id, state, closed_at)) => {
                 if state != StatementState::Draft.as_str() || closed_at.is_some() {
                     return Err(StoreError::Conflict {
                         constraint: "statements_closed_check".into(),
@@ -752,15 +792,15 @@ impl SettlementStore for SqliteStore {
                 }
                 // An open draft gathers again from scratch: CDRs are only ever added, but a
                 // refresh must also pick up the current terms.
-                sqlx::query("DELETE FROM statement_cdrs WHERE statement_id = ?1")
-                    .bind(&id)
+                sqlx::query("DELETE FROM statement_cdrs WHERE statement_seq = ?1")
+                    .bind(seq)
                     .execute(&mut *tx)
                     .await
                     .map_err(db_error)?;
-                id
+                (seq, id)
             }
             None => {
-                sqlx::query(
+                let seq = sqlx::query(
                     "INSERT INTO statements (id, partner_id, cycle, period_start, period_end, \
                      time_zone, starts_at, ends_at, state, summary, line_count, version, \
                      created_at, updated_at) \
@@ -778,25 +818,39 @@ impl SettlementStore for SqliteStore {
                 .bind(ts(plan.at))
                 .execute(&mut *tx)
                 .await
-                .map_err(settlement_error)?;
-                plan.id.as_str().to_string()
+                .map_err(settlement_error)?
+                .last_insert_rowid();
+                (seq, plan.id.as_str().to_string())
             }
         };
         // Every CDR of the partner booked before the period's end that no statement holds:
-        // the period's own, and late ones whose period was closed before they arrived.
+        // the period's own, and late ones whose period was closed before they arrived. A CDR
+        // on another statement is skipped by its primary key (OR IGNORE), which lets SQLite
+        // stream the insert instead of materialising the selection first. In key order, the
+        // two B-trees are appended to rather than written at random (ten times faster for a
+        // million CDRs than in booking order: 0.5 s instead of 4.8 s here).
+        let t0 = std::time::Instant::now();
         let gathered = sqlx::query(
-            "INSERT INTO statement_cdrs (statement_id, cdr_id) \
-             SELECT ?1, c.id FROM cdrs c WHERE c.partner_id = ?2 AND c.booked_at < ?3 \
-             AND NOT EXISTS (SELECT 1 FROM statement_cdrs sc WHERE sc.cdr_id = c.id)",
+            "INSERT OR IGNORE INTO statement_cdrs (cdr_seq, statement_seq) \
+             SELECT c.seq, ?1 FROM cdrs c WHERE c.partner_id = ?2 AND c.booked_at < ?3 \
+             ORDER BY c.seq",
         )
-        .bind(&id)
+        .bind(seq)
         .bind(plan.partner_id.as_str())
         .bind(ts(plan.ends_at))
         .execute(&mut *tx)
         .await
         .map_err(settlement_error)?
         .rows_affected();
-        let totals = total_lines(&mut tx, &id, &plan.terms, plan.starts_at).await?;
+        let t1 = std::time::Instant::now();
+        let totals = total_lines(&mut tx, seq, &plan.terms).await?;
+        tracing::debug!(
+            statement = %id,
+            gathered,
+            gather_ms = (t1 - t0).as_millis() as u64,
+            totals_ms = t1.elapsed().as_millis() as u64,
+            "statement built"
+        );
         debug_assert_eq!(totals.lines(), gathered);
         let summary = StatementSummary {
             terms: plan.terms.clone(),
@@ -879,35 +933,55 @@ impl SettlementStore for SqliteStore {
         page: &PageRequest,
     ) -> Result<Page<StatementLine>, StoreError> {
         let limit = page.limit.clamp(1, MAX_LINES_PAGE);
+        // The cursor is the last line's CDR key: lines come in the order their CDRs were
+        // written.
+        let after: i64 = match page.after.as_deref() {
+            None => -1,
+            Some(s) => s.parse().map_err(|_| StoreError::NotFound)?,
+        };
         let mut tx = self.read().await?;
         let st = statement_in(&mut tx, id.as_str()).await?;
+        let seq = statement_seq(&mut tx, id.as_str()).await?;
         let rows: Vec<FigureRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {FIGURE_COLUMNS} FROM statement_cdrs sc JOIN cdrs c ON c.id = sc.cdr_id \
-             WHERE sc.statement_id = ?1 AND (?2 IS NULL OR sc.cdr_id > ?2) \
-             ORDER BY sc.cdr_id LIMIT ?3"
+            "SELECT {FIGURE_COLUMNS} FROM statement_cdrs sc JOIN cdrs c ON c.seq = sc.cdr_seq \
+             WHERE sc.statement_seq = ?1 AND sc.cdr_seq > ?2 ORDER BY sc.cdr_seq LIMIT ?3"
         )))
-        .bind(id.as_str())
-        .bind(page.after.as_deref())
+        .bind(seq)
+        .bind(after)
         .bind(i64::from(limit) + 1)
         .fetch_all(&mut *tx)
         .await
         .map_err(db_error)?;
-        let items = rows
-            .into_iter()
-            .map(|r| {
-                CdrFigures::try_from(r).map(|f| StatementLine::new(f, &st.terms, st.starts_at))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(into_page(items, limit, |l| l.cdr.cdr_id.to_string()))
+        let more = rows.len() > limit as usize;
+        let mut items = Vec::with_capacity(rows.len().min(limit as usize));
+        let mut last = None;
+        for r in rows.into_iter().take(limit as usize) {
+            last = Some(r.seq);
+            items.push(StatementLine::new(
+                CdrFigures::try_from(r)?,
+                &st.terms,
+                st.starts_at,
+            ));
+        }
+        Ok(Page {
+            items,
+            next: if more {
+                last.map(|s| s.to_string())
+            } else {
+                None
+            },
+        })
     }
 
     async fn statement_figures(&self, id: &StatementId) -> Result<Vec<CdrFigures>, StoreError> {
+        let mut tx = self.read().await?;
+        let seq = statement_seq(&mut tx, id.as_str()).await?;
         let rows: Vec<FigureRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {FIGURE_COLUMNS} FROM statement_cdrs sc JOIN cdrs c ON c.id = sc.cdr_id \
-             WHERE sc.statement_id = ?1 ORDER BY sc.cdr_id"
+            "SELECT {FIGURE_COLUMNS} FROM statement_cdrs sc JOIN cdrs c ON c.seq = sc.cdr_seq \
+             WHERE sc.statement_seq = ?1 ORDER BY sc.cdr_seq"
         )))
-        .bind(id.as_str())
-        .fetch_all(self.pool())
+        .bind(seq)
+        .fetch_all(&mut *tx)
         .await
         .map_err(db_error)?;
         rows.into_iter().map(CdrFigures::try_from).collect()
@@ -922,8 +996,9 @@ impl SettlementStore for SqliteStore {
         let ids = to_json("order_ids", &order_ids)?;
         let rows: Vec<String> = sqlx::query_scalar(
             "SELECT DISTINCT c.partner_order_id FROM cdrs c \
-             JOIN statement_cdrs sc ON sc.cdr_id = c.id \
-             WHERE c.partner_id = ?1 AND sc.statement_id <> ?2 \
+             JOIN statement_cdrs sc ON sc.cdr_seq = c.seq \
+             JOIN statements s ON s.seq = sc.statement_seq \
+             WHERE c.partner_id = ?1 AND s.id <> ?2 \
              AND c.partner_order_id IN (SELECT value FROM json_each(?3))",
         )
         .bind(partner.as_str())
@@ -986,7 +1061,10 @@ impl SettlementStore for SqliteStore {
                     .push_bind(item.category.as_str())
                     .push_bind(item.order_id.clone())
                     .push_bind(item.cdr_id.as_ref().map(|c| c.as_str().to_string()))
-                    .push_bind(item.report_line.map(|n| i64::try_from(n).unwrap_or(i64::MAX)))
+                    .push_bind(
+                        item.report_line
+                            .map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
+                    )
                     .push_bind(item.our_energy.map(|w| w.0))
                     .push_bind(item.their_energy.map(|w| w.0))
                     .push_bind(item.our_amount.map(|m| m.amount().to_string()))
@@ -1094,12 +1172,15 @@ impl SettlementStore for SqliteStore {
         // already, dropping the transaction takes the credit back out.
         if let Some(credit) = &resolve.credit {
             insert_cdr(&mut tx, credit).await?;
-            sqlx::query("INSERT INTO statement_cdrs (statement_id, cdr_id) VALUES (?1, ?2)")
-                .bind(st.id.as_str())
-                .bind(credit.id.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(settlement_error)?;
+            sqlx::query(
+                "INSERT INTO statement_cdrs (cdr_seq, statement_seq) \
+                 SELECT c.seq, s.seq FROM cdrs c, statements s WHERE c.id = ?2 AND s.id = ?1",
+            )
+            .bind(st.id.as_str())
+            .bind(credit.id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(settlement_error)?;
         }
         let res = &resolve.resolution;
         let done = sqlx::query(
@@ -1176,5 +1257,80 @@ impl SettlementStore for SqliteStore {
         let st = statement_in(&mut tx, change.statement_id.as_str()).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(st)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openpile_core::settlement::cdr::SessionCdr;
+
+    fn cdr(session: &str) -> Cdr {
+        let at = DateTime::parse_from_rfc3339("2026-03-01T02:00:00Z")
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap();
+        Cdr::for_session(SessionCdr {
+            session_id: SessionId::parse(session).unwrap(),
+            partner_id: Some(PartnerId::parse("P1").unwrap()),
+            partner_order_id: Some(format!("O-{session}")),
+            station_id: StationId::parse("ST").unwrap(),
+            charger_id: ChargerId::parse("CP").unwrap(),
+            connector_id: ConnectorId::parse("CP-1").unwrap(),
+            started_at: at,
+            stopped_at: at,
+            meter_start: Wh(0),
+            meter_stop: Wh(0),
+            tariff_id: TariffId::parse("T").unwrap(),
+            time_zone: "Asia/Shanghai".into(),
+            priced: openpile_core::pricing::PricedSession {
+                tariff_version: 1,
+                lines: vec![],
+                idle: None,
+                energy: Wh(0),
+                electricity_fee: Money::ZERO,
+                service_fee: Money::ZERO,
+                idle_fee: Money::ZERO,
+                total: Money::ZERO,
+                meter_anomaly: false,
+            },
+            created_at: at,
+        })
+        .unwrap()
+    }
+
+    /// The way the sessions store writes a session's CDR: inside its own transaction, which
+    /// then decides whether the CDR stays.
+    #[tokio::test]
+    async fn a_cdr_is_written_in_the_callers_transaction_and_never_changed() {
+        let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+        let mut tx = store.write().await.unwrap();
+        insert_cdr(&mut tx, &cdr("s-1")).await.unwrap();
+        tx.rollback().await.unwrap();
+        assert!(matches!(
+            store.get_cdr(&CdrId::parse("s-1").unwrap()).await,
+            Err(StoreError::NotFound)
+        ));
+        let mut tx = store.write().await.unwrap();
+        insert_cdr(&mut tx, &cdr("s-1")).await.unwrap();
+        let again = insert_cdr(&mut tx, &cdr("s-1")).await;
+        assert!(
+            matches!(&again, Err(StoreError::Conflict { constraint }) if constraint == "cdrs_session_key"),
+            "{again:?}"
+        );
+        tx.commit().await.unwrap();
+        for sql in [
+            "UPDATE cdrs SET total = '0.01' WHERE id = 's-1'",
+            "DELETE FROM cdrs WHERE id = 's-1'",
+        ] {
+            let e = sqlx::query(sql)
+                .execute(store.pool())
+                .await
+                .map_err(db_error)
+                .unwrap_err();
+            assert!(
+                matches!(&e, StoreError::Conflict { constraint } if constraint == "cdrs_immutable"),
+                "{sql}: {e:?}"
+            );
+        }
     }
 }

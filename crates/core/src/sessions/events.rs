@@ -89,9 +89,7 @@ pub(crate) fn updated(s: &ChargingSession, at: DateTime<Utc>) -> Vec<Event> {
             session,
             energy_wh: s.energy,
             power_w: s.power,
-            soc_percent: s
-                .soc_percent
-                .and_then(|d| d.round().to_u8()),
+            soc_percent: s.soc_percent.and_then(|d| d.round().to_u8()),
             running_cost: s.cost.as_ref().map_or(Money::ZERO, |c| c.total),
             currency: Currency::Cny,
             measured_at: s.metered_at.unwrap_or(at),
@@ -110,10 +108,7 @@ pub(crate) fn completed(s: &ChargingSession, at: DateTime<Utc>) -> Vec<Event> {
             started_at,
             ended_at,
             duration_s: s.duration_s(at),
-            stop_reason: s
-                .stop_reason
-                .map_or("other", |r| r.as_str())
-                .to_string(),
+            stop_reason: s.stop_reason.map_or("other", |r| r.as_str()).to_string(),
             cost: breakdown(s.cost.as_ref()),
         })
     });

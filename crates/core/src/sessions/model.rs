@@ -71,7 +71,10 @@ impl SessionLimit {
         if !(1..=Self::MAX_ENERGY_WH).contains(&wh) {
             return Err(ValidationError::new(
                 "limit.energy_wh",
-                format!("must be a whole number of Wh from 1 to {}", Self::MAX_ENERGY_WH),
+                format!(
+                    "must be a whole number of Wh from 1 to {}",
+                    Self::MAX_ENERGY_WH
+                ),
             ));
         }
         Ok(Self::EnergyWh(Wh(wh)))
@@ -308,10 +311,7 @@ impl Deadlines {
     /// Until when the id tag of a session created at `created_at` is accepted: any start after
     /// that comes too late and is refused.
     pub fn binding_expiry(&self, created_at: DateTime<Utc>) -> DateTime<Utc> {
-        created_at
-            + self.call_timeout
-            + self.start_timeout
-            + Duration::seconds(Self::BINDING_GRACE)
+        created_at + self.call_timeout + self.start_timeout + Duration::seconds(Self::BINDING_GRACE)
     }
 }
 
@@ -391,7 +391,9 @@ impl ChargingSession {
     /// Seconds between start and stop (or `now` while running); 0 before the start.
     pub fn duration_s(&self, now: DateTime<Utc>) -> i64 {
         match self.started_at {
-            Some(start) => (self.stopped_at.unwrap_or(now) - start).num_seconds().max(0),
+            Some(start) => (self.stopped_at.unwrap_or(now) - start)
+                .num_seconds()
+                .max(0),
             None => 0,
         }
     }
@@ -638,12 +640,20 @@ mod tests {
         charging.limit = Some(SessionLimit::duration_s(600).unwrap());
         assert_eq!(charging.next_check(&d), Some(t(605)));
         charging.charger_offline_since = Some(t(10));
-        assert_eq!(charging.next_check(&d), Some(t(605)), "the earlier one wins");
+        assert_eq!(
+            charging.next_check(&d),
+            Some(t(605)),
+            "the earlier one wins"
+        );
         charging.limit = None;
         assert_eq!(charging.next_check(&d), Some(t(3610)));
         charging.charger_offline_since = None;
         charging.stop_requested_at = Some(t(50));
-        assert_eq!(charging.next_check(&d), Some(t(70)), "a failed stop is retried");
+        assert_eq!(
+            charging.next_check(&d),
+            Some(t(70)),
+            "a failed stop is retried"
+        );
         for s in [SessionState::Completed, SessionState::Failed] {
             assert_eq!(session(s).next_check(&d), None);
         }

@@ -88,7 +88,10 @@ impl TransactionStore for ObservedTransactions {
         Ok(recorded)
     }
 
-    async fn record_meter_values(&self, report_: &MeterReport) -> Result<MeterRecorded, StoreError> {
+    async fn record_meter_values(
+        &self,
+        report_: &MeterReport,
+    ) -> Result<MeterRecorded, StoreError> {
         let recorded = self.inner.record_meter_values(report_).await?;
         if let Some(service) = self.hooks.service() {
             let result = service.on_meter_values(report_, &recorded).await;

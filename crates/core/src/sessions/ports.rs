@@ -106,7 +106,10 @@ pub trait SessionStore: Send + Sync {
     /// active reservation of another partner), [`constraints::RESERVATION_NOT_ACTIVE`] (the
     /// session's reservation is no longer active), `id_tag_bindings_pkey` (the tag is bound to
     /// another live session).
-    async fn create_session(&self, new: &NewSession) -> Result<Created<ChargingSession>, StoreError>;
+    async fn create_session(
+        &self,
+        new: &NewSession,
+    ) -> Result<Created<ChargingSession>, StoreError>;
 
     /// Records a session the charger started for one of the operator's own tags (state
     /// `Charging`, linked to its transaction). Idempotent by transaction: the session recorded
@@ -132,12 +135,13 @@ pub trait SessionStore: Send + Sync {
     ) -> Result<Option<ChargingSession>, StoreError>;
 
     /// The latest partner session that used `id_tag` (compared case-insensitively).
-    async fn session_of_id_tag(&self, id_tag: &str)
-    -> Result<Option<ChargingSession>, StoreError>;
+    async fn session_of_id_tag(&self, id_tag: &str) -> Result<Option<ChargingSession>, StoreError>;
 
     /// A partner's sessions (partner origin only), by id.
-    async fn list_sessions(&self, query: &SessionQuery)
-    -> Result<Page<ChargingSession>, StoreError>;
+    async fn list_sessions(
+        &self,
+        query: &SessionQuery,
+    ) -> Result<Page<ChargingSession>, StoreError>;
 
     /// Sessions that are not completed or failed on a charger, or on some of its connectors.
     async fn active_sessions_on(

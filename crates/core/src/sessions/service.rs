@@ -96,9 +96,7 @@ impl Default for SessionConfig {
             call_timeout: Duration::from_secs(30),
             connection_lost_timeout: Duration::from_secs(2 * 3600),
             stop_retry: Duration::from_secs(30),
-            max_reservation: Duration::from_secs(u64::from(
-                Reservation::DEFAULT_MAX_DURATION_S,
-            )),
+            max_reservation: Duration::from_secs(u64::from(Reservation::DEFAULT_MAX_DURATION_S)),
             update_event_interval: Duration::from_secs(30),
             max_wait: Duration::from_secs(60),
             orphan_stop_delay: Duration::from_secs(1),
@@ -532,8 +530,10 @@ impl SessionService {
             let listener = self.changes.listen(id);
             let session = self.session(caller, id.as_str()).await?;
             let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if !matches!(session.state, SessionState::Pending | SessionState::Starting)
-                || left.is_zero()
+            if !matches!(
+                session.state,
+                SessionState::Pending | SessionState::Starting
+            ) || left.is_zero()
             {
                 return Ok(session);
             }
@@ -586,10 +586,14 @@ impl SessionService {
     }
 
     async fn check_partner(&self, partner: &PartnerId) -> Result<(), SessionError> {
-        let p = self.partners.get_partner(partner).await.map_err(|e| match e {
-            StoreError::NotFound => not_found("partner", partner.as_str()),
-            other => other.into(),
-        })?;
+        let p = self
+            .partners
+            .get_partner(partner)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => not_found("partner", partner.as_str()),
+                other => other.into(),
+            })?;
         if p.status == PartnerStatus::Suspended {
             return Err(Failure::new(
                 StartFailure::PartnerSuspended,
@@ -611,7 +615,9 @@ impl SessionService {
         let cid = ConnectorId::parse(raw).map_err(|_| missing())?;
         let snap = self.catalog.snapshot().await?;
         let (station_id, charger_id, number, tariff_id) = {
-            let c = snap.connector(&caller.visibility, &cid).ok_or_else(missing)?;
+            let c = snap
+                .connector(&caller.visibility, &cid)
+                .ok_or_else(missing)?;
             (
                 c.station.station.id.clone(),
                 c.charger().id.clone(),
@@ -716,7 +722,9 @@ impl SessionService {
         match target.status {
             ConnectorStatus::Available => {}
             ConnectorStatus::Occupied
-                if target.ocpp_status.is_some_and(ChargePointStatus::cable_plugged) => {}
+                if target
+                    .ocpp_status
+                    .is_some_and(ChargePointStatus::cable_plugged) => {}
             ConnectorStatus::Reserved if reservation.is_some() => {}
             ConnectorStatus::Reserved => {
                 return Err(Failure::new(
@@ -816,10 +824,7 @@ impl SessionService {
                         id: req.reservation_id.clone().unwrap_or_default(),
                         state: "not active",
                     },
-                    _ => Self::unavailable(
-                        target.status,
-                        "another session holds the connector",
-                    ),
+                    _ => Self::unavailable(target.status, "another session holds the connector"),
                 });
             }
             Err(e) => return Err(e.into()),
@@ -953,7 +958,11 @@ impl SessionService {
             next.charger_offline_since = None;
             let reservation = match &s.reservation_id {
                 Some(rid) => match self.store.get_reservation(rid).await {
-                    Ok(r) if r.state.apply(crate::reservation::ReservationEvent::Consumed).is_ok() => {
+                    Ok(r)
+                        if r.state
+                            .apply(crate::reservation::ReservationEvent::Consumed)
+                            .is_ok() =>
+                    {
                         let mut used = r.clone();
                         used.state = ReservationState::Used;
                         used.session_id = Some(s.id.clone());
@@ -971,7 +980,12 @@ impl SessionService {
                 None => None,
             };
             let mut update = self.plain_update(&s, next);
-            update.events = events::started(&update.session, now);
+            if s.state == SessionState::Pending {
+                // The charger's start overtook its answer to RemoteStart: the partner still
+                // learns both steps, in order.
+                update.events = events::starting(&update.session, now);
+            }
+            update.events.extend(events::started(&update.session, now));
             update.reservation = reservation;
             if self.write(&update).await? {
                 return Ok(update.session);
@@ -1151,7 +1165,10 @@ impl SessionService {
             return Ok(());
         };
         let charger = self.network.get_charger(&start.charger_id).await?;
-        let station = self.network.get_station(&charger.charger.station_id).await?;
+        let station = self
+            .network
+            .get_station(&charger.charger.station_id)
+            .await?;
         let filter = ConnectorFilter {
             charger_id: Some(start.charger_id.clone()),
             include_retired: true,
@@ -1257,14 +1274,14 @@ impl SessionService {
                 next.cost = cost.clone();
             }
             // Meter values prove the charger is back (they may be ones it queued offline).
-            let back = s.charger_offline_since.is_some()
-                && self.gateway.is_connected(&s.charger_id);
+            let back =
+                s.charger_offline_since.is_some() && self.gateway.is_connected(&s.charger_id);
             if back {
                 next.charger_offline_since = None;
             }
-            let due = s.updated_event_at.is_none_or(|t| {
-                now - t >= chrono_of(self.config.update_event_interval)
-            });
+            let due = s
+                .updated_event_at
+                .is_none_or(|t| now - t >= chrono_of(self.config.update_event_interval));
             let emit = due || back;
             if emit {
                 next.updated_event_at = Some(now);
@@ -1295,7 +1312,10 @@ impl SessionService {
     /// A StopTransaction was recorded (now, or before a restart): the session completes with
     /// the charger's meter values and reason, priced by the tariff version in force at its
     /// start.
-    pub async fn on_transaction_stopped(&self, recorded: &StopRecorded) -> Result<(), SessionError> {
+    pub async fn on_transaction_stopped(
+        &self,
+        recorded: &StopRecorded,
+    ) -> Result<(), SessionError> {
         let tx = match recorded {
             StopRecorded::Stopped(tx) | StopRecorded::AlreadyStopped(tx) => tx,
             StopRecorded::Orphan => return Ok(()),
@@ -1388,7 +1408,8 @@ impl SessionService {
         &self,
         changes: &[ConnectorStatusChanged],
     ) -> Result<(), SessionError> {
-        let lost = |s: ConnectorStatus| matches!(s, ConnectorStatus::Offline | ConnectorStatus::Faulted);
+        let lost =
+            |s: ConnectorStatus| matches!(s, ConnectorStatus::Offline | ConnectorStatus::Faulted);
         let mut back_chargers: Vec<ChargerId> = Vec::new();
         for c in changes {
             let now_lost = lost(c.state.status);
@@ -1419,7 +1440,8 @@ impl SessionService {
                 && r.is_active()
                 && r.cancel_requested_at.is_none()
             {
-                self.end_reservation(&r.id, ReservationState::Expired).await?;
+                self.end_reservation(&r.id, ReservationState::Expired)
+                    .await?;
             }
         }
         for charger in back_chargers {
@@ -1574,8 +1596,7 @@ impl SessionService {
                 report.sessions_failed += usize::from(after.state == SessionState::Failed);
             }
             SessionState::Charging | SessionState::Stopping => {
-                if s
-                    .charger_offline_since
+                if s.charger_offline_since
                     .is_some_and(|t| t + d.connection_lost_timeout <= now)
                 {
                     if self.close_lost(&s.id).await? {
@@ -1585,8 +1606,8 @@ impl SessionService {
                 }
                 let retry = s.stop_requested_at.is_some_and(|t| t + d.stop_retry <= now)
                     && s.stop_requested_by == Some(StopRequester::Limit);
-                let limit = s.stop_requested_at.is_none()
-                    && s.limit.is_some_and(|l| l.reached(&s, now));
+                let limit =
+                    s.stop_requested_at.is_none() && s.limit.is_some_and(|l| l.reached(&s, now));
                 if s.state == SessionState::Charging && (retry || limit) {
                     report.limit_stops += 1;
                     // Move the check forward first, so the next sweep does not send it again.
@@ -1619,7 +1640,10 @@ impl SessionService {
     /// Sends the RemoteStop of a limit stop already recorded as requested.
     async fn send_limit_stop(&self, id: &SessionId) -> Result<(), SessionError> {
         let s = self.store.get_session(id).await?;
-        let Some(tx) = s.transaction_id.filter(|_| s.state == SessionState::Charging) else {
+        let Some(tx) = s
+            .transaction_id
+            .filter(|_| s.state == SessionState::Charging)
+        else {
             return Ok(());
         };
         let reply = self
@@ -1680,11 +1704,7 @@ impl SessionService {
             let now = self.now();
             let mut next = s.clone();
             next.state = state;
-            next.stopped_at = Some(
-                s.metered_at
-                    .or(s.charger_offline_since)
-                    .unwrap_or(now),
-            );
+            next.stopped_at = Some(s.metered_at.or(s.charger_offline_since).unwrap_or(now));
             next.stop_reason = Some(SessionStopReason::ConnectionLost);
             next.power = None;
             if let Some(c) = &cost {
@@ -1708,7 +1728,11 @@ impl SessionService {
     // ---- reservations --------------------------------------------------------------------
 
     /// A partner's own reservation.
-    pub async fn reservation(&self, caller: &Caller, id: &str) -> Result<Reservation, SessionError> {
+    pub async fn reservation(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<Reservation, SessionError> {
         let rid = ReservationId::parse(id).map_err(|_| not_found("reservation", id))?;
         match self.store.get_reservation(&rid).await {
             Ok(r) if r.partner_id == caller.partner_id => Ok(r),
@@ -1719,7 +1743,11 @@ impl SessionService {
 
     /// Reserves a connector: the checks, the pending record, ReserveNow; `active` once the
     /// charger accepted.
-    pub async fn reserve(&self, caller: &Caller, req: ReserveRequest) -> Result<Reserved, SessionError> {
+    pub async fn reserve(
+        &self,
+        caller: &Caller,
+        req: ReserveRequest,
+    ) -> Result<Reserved, SessionError> {
         validate_reference("partner_order_id", &req.partner_order_id)?;
         let max = i64::try_from(self.config.max_reservation.as_secs()).unwrap_or(i64::MAX);
         let duration_s = u32::try_from(req.duration_s)
@@ -1883,7 +1911,10 @@ impl SessionService {
     async fn activate_reservation(&self, id: &ReservationId) -> Result<Reservation, SessionError> {
         for _ in 0..MAX_ATTEMPTS {
             let r = self.store.get_reservation(id).await?;
-            let Ok(state) = r.state.apply(crate::reservation::ReservationEvent::Accepted) else {
+            let Ok(state) = r
+                .state
+                .apply(crate::reservation::ReservationEvent::Accepted)
+            else {
                 return Ok(r);
             };
             let now = self.now();

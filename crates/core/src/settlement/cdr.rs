@@ -408,14 +408,204 @@ impl Cdr {
             ));
         }
         if self.idle.is_some() && idle != self.idle_fee {
-            return Err(ValidationError::new("idle_fee", "differs from the idle charge"));
+            return Err(ValidationError::new(
+                "idle_fee",
+                "differs from the idle charge",
+            ));
         }
         if energy != self.energy {
-            return Err(ValidationError::new("energy", "differs from the sum of the lines"));
+            return Err(ValidationError::new(
+                "energy",
+                "differs from the sum of the lines",
+            ));
         }
         if self.total != self.electricity_fee + self.service_fee + self.idle_fee {
-            return Err(ValidationError::new("total", "differs from the sum of the fees"));
+            return Err(ValidationError::new(
+                "total",
+                "differs from the sum of the fees",
+            ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pricing::{MeterSample, price_session};
+    use crate::tariff::tests::seg;
+    use crate::tariff::{IdleFee, Tariff};
+    use chrono::{Duration, TimeZone};
+    use rust_decimal::Decimal;
+
+    fn m(cents: i64) -> Money {
+        Money::new(Decimal::new(cents, 2))
+    }
+
+    /// 20 kWh in the flat period (0.8 + 0.6) with 15 idle minutes at 0.5: 16.00 + 12.00 + 7.50.
+    fn input() -> SessionCdr {
+        let tariff = Tariff::new(
+            TariffId::parse("T").unwrap(),
+            "flat".into(),
+            2,
+            Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+            vec![seg("00:00", "24:00", "0.8", "0.6")],
+            Some(IdleFee {
+                price_per_minute: crate::money::UnitPrice::parse("p", "0.5").unwrap(),
+                grace_minutes: 30,
+            }),
+        )
+        .unwrap();
+        let start = Utc.with_ymd_and_hms(2026, 3, 1, 2, 0, 0).unwrap();
+        let stop = start + Duration::hours(1);
+        let priced = price_session(
+            &tariff,
+            chrono_tz::Asia::Shanghai,
+            &[
+                MeterSample {
+                    at: start,
+                    register: Wh(5_000),
+                },
+                MeterSample {
+                    at: stop,
+                    register: Wh(25_000),
+                },
+            ],
+            Some((stop, stop + Duration::minutes(45))),
+        );
+        SessionCdr {
+            session_id: SessionId::parse("sess-1").unwrap(),
+            partner_id: Some(PartnerId::parse("P1").unwrap()),
+            partner_order_id: Some("ORD-1".into()),
+            station_id: StationId::parse("ST").unwrap(),
+            charger_id: ChargerId::parse("CP").unwrap(),
+            connector_id: ConnectorId::parse("CP-1").unwrap(),
+            started_at: start,
+            stopped_at: stop,
+            meter_start: Wh(5_000),
+            meter_stop: Wh(25_000),
+            tariff_id: tariff.id,
+            time_zone: "Asia/Shanghai".into(),
+            priced,
+            created_at: stop,
+        }
+    }
+
+    fn cdr() -> Cdr {
+        Cdr::for_session(input()).unwrap()
+    }
+
+    fn request(id: &str, amount: Option<i64>) -> CreditRequest {
+        CreditRequest {
+            id: CdrId::parse(id).unwrap(),
+            amount: amount.map(m),
+            reason: "meter fault".into(),
+            issued_by: "operator:op-1".into(),
+            at: Utc.with_ymd_and_hms(2026, 3, 5, 0, 0, 0).unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_session_cdr_carries_its_pricing_and_the_session_id() {
+        let c = cdr();
+        assert_eq!(c.id.as_str(), "sess-1");
+        assert_eq!(c.tariff_version, 2);
+        assert_eq!(
+            (c.electricity_fee, c.service_fee, c.idle_fee),
+            (m(1600), m(1200), m(750))
+        );
+        assert_eq!(c.total, m(3550));
+        assert_eq!(c.booked_at(), c.stopped_at);
+        c.check_consistency().unwrap();
+    }
+
+    #[test]
+    fn partner_and_order_id_go_together() {
+        let mut s = SessionCdr {
+            partner_order_id: None,
+            ..input()
+        };
+        assert_eq!(
+            Cdr::for_session(s.clone()).unwrap_err().field,
+            "partner_order_id"
+        );
+        s.partner_id = None;
+        let local = Cdr::for_session(s).unwrap();
+        assert_eq!(local.partner_id, None);
+    }
+
+    #[test]
+    fn a_full_reversal_mirrors_every_figure() {
+        let c = cdr();
+        let r = c.credit(&[], request("CR-1", None)).unwrap();
+        assert_eq!(r.energy, Wh(-20_000));
+        assert_eq!(r.total, Money::ZERO - c.total);
+        assert_eq!(r.idle.as_ref().map(|i| i.fee), Some(m(-750)));
+        assert_eq!(r.booked_at(), request("x", None).at);
+        assert!(matches!(&r.kind, CdrKind::Credit(k) if k.original == c.id));
+        r.check_consistency().unwrap();
+        // The original is untouched, and a second full reversal is refused.
+        assert_eq!(c, cdr());
+        assert_eq!(
+            c.credit(&[r], request("CR-2", None)).unwrap_err().field,
+            "amount"
+        );
+    }
+
+    #[test]
+    fn a_partial_credit_takes_service_then_idle_then_electricity() {
+        let c = cdr();
+        let first = c.credit(&[], request("CR-1", Some(1500))).unwrap();
+        assert_eq!(
+            (first.service_fee, first.idle_fee, first.electricity_fee),
+            (m(-1200), m(-300), m(0))
+        );
+        first.check_consistency().unwrap();
+        // What is left: 4.50 idle, 16.00 electricity.
+        let second = c
+            .credit(std::slice::from_ref(&first), request("CR-2", Some(500)))
+            .unwrap();
+        assert_eq!(
+            (second.service_fee, second.idle_fee, second.electricity_fee),
+            (m(0), m(-450), m(-50))
+        );
+        let e = c
+            .credit(&[first, second], request("CR-3", Some(1551)))
+            .unwrap_err();
+        assert_eq!(e.field, "amount");
+        assert!(e.reason.contains("15.50"), "{}", e.reason);
+    }
+
+    #[test]
+    fn credits_are_checked() {
+        let c = cdr();
+        for (amount, field) in [(0, "amount"), (-5, "amount"), (3551, "amount")] {
+            assert_eq!(
+                c.credit(&[], request("CR-1", Some(amount)))
+                    .unwrap_err()
+                    .field,
+                field
+            );
+        }
+        let mut no_reason = request("CR-1", Some(100));
+        no_reason.reason = " ".into();
+        assert_eq!(c.credit(&[], no_reason).unwrap_err().field, "reason");
+        let credit = c.credit(&[], request("CR-1", Some(100))).unwrap();
+        assert_eq!(
+            credit
+                .credit(&[], request("CR-2", Some(1)))
+                .unwrap_err()
+                .field,
+            "original"
+        );
+        assert!(CdrId::parse("x".repeat(40)).is_err());
+        assert!(CdrId::parse("a b").is_err());
+        assert_eq!(
+            CdrId::for_credit("0123456789abcdef0123456789abcdef")
+                .unwrap()
+                .as_str()
+                .len(),
+            35
+        );
     }
 }

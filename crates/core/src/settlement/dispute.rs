@@ -66,7 +66,10 @@ pub enum Effect {
 pub fn plan(item: &ReconciliationItem, resolution: &Resolution) -> Result<Effect, ValidationError> {
     let reason = resolution.reason.trim();
     if reason.is_empty() || reason.chars().count() > 500 {
-        return Err(ValidationError::new("reason", "must be 1 to 500 characters"));
+        return Err(ValidationError::new(
+            "reason",
+            "must be 1 to 500 characters",
+        ));
     }
     if !item.category.is_discrepancy() {
         return Err(ValidationError::new(
@@ -183,23 +186,126 @@ mod tests {
     fn resolution_table() {
         use Category as C;
         use ResolutionKind as K;
-        let cases: Vec<(Category, Option<i64>, Option<i64>, Resolution, Result<Effect, String>)> = vec![
-            (C::AmountMismatch, Some(1400), Some(1200), res(K::AcceptOurs, None), Ok(Effect::Record)),
-            (C::AmountMismatch, Some(1400), Some(1200), res(K::AcceptTheirs, None), credit(200)),
-            (C::AmountMismatch, Some(1400), Some(1500), res(K::AcceptTheirs, None), Err("resolution".into())),
-            (C::AmountMismatch, Some(1400), Some(1200), res(K::Credit, Some(100)), credit(100)),
-            (C::AmountMismatch, Some(1400), Some(1200), res(K::Credit, None), Err("amount".into())),
-            (C::AmountMismatch, Some(1400), Some(1200), res(K::Credit, Some(-100)), Err("amount".into())),
-            (C::AmountMismatch, Some(1400), Some(1200), res(K::AcceptOurs, Some(100)), Err("amount".into())),
-            (C::EnergyMismatch, Some(1400), Some(1400), res(K::AcceptTheirs, None), Ok(Effect::Record)),
-            (C::MissingOnPartner, Some(1400), None, res(K::AcceptTheirs, None), credit(1400)),
-            (C::MissingOnPartner, Some(1400), None, res(K::AcceptOurs, None), Ok(Effect::Record)),
-            (C::MissingOnOperator, None, Some(900), res(K::AcceptOurs, None), Ok(Effect::Record)),
-            (C::MissingOnOperator, None, Some(900), res(K::AcceptTheirs, None), Err("resolution".into())),
-            (C::MissingOnOperator, None, Some(900), res(K::Credit, Some(100)), Err("resolution".into())),
-            (C::Duplicate, Some(1400), Some(1400), res(K::AcceptTheirs, None), Err("resolution".into())),
-            (C::Duplicate, Some(1400), Some(1400), res(K::AcceptOurs, None), Ok(Effect::Record)),
-            (C::Matched, Some(1400), Some(1400), res(K::AcceptOurs, None), Err("seq".into())),
+        type Case = (
+            Category,
+            Option<i64>,
+            Option<i64>,
+            Resolution,
+            Result<Effect, String>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                C::AmountMismatch,
+                Some(1400),
+                Some(1200),
+                res(K::AcceptOurs, None),
+                Ok(Effect::Record),
+            ),
+            (
+                C::AmountMismatch,
+                Some(1400),
+                Some(1200),
+                res(K::AcceptTheirs, None),
+                credit(200),
+            ),
+            (
+                C::AmountMismatch,
+                Some(1400),
+                Some(1500),
+                res(K::AcceptTheirs, None),
+                Err("resolution".into()),
+            ),
+            (
+                C::AmountMismatch,
+                Some(1400),
+                Some(1200),
+                res(K::Credit, Some(100)),
+                credit(100),
+            ),
+            (
+                C::AmountMismatch,
+                Some(1400),
+                Some(1200),
+                res(K::Credit, None),
+                Err("amount".into()),
+            ),
+            (
+                C::AmountMismatch,
+                Some(1400),
+                Some(1200),
+                res(K::Credit, Some(-100)),
+                Err("amount".into()),
+            ),
+            (
+                C::AmountMismatch,
+                Some(1400),
+                Some(1200),
+                res(K::AcceptOurs, Some(100)),
+                Err("amount".into()),
+            ),
+            (
+                C::EnergyMismatch,
+                Some(1400),
+                Some(1400),
+                res(K::AcceptTheirs, None),
+                Ok(Effect::Record),
+            ),
+            (
+                C::MissingOnPartner,
+                Some(1400),
+                None,
+                res(K::AcceptTheirs, None),
+                credit(1400),
+            ),
+            (
+                C::MissingOnPartner,
+                Some(1400),
+                None,
+                res(K::AcceptOurs, None),
+                Ok(Effect::Record),
+            ),
+            (
+                C::MissingOnOperator,
+                None,
+                Some(900),
+                res(K::AcceptOurs, None),
+                Ok(Effect::Record),
+            ),
+            (
+                C::MissingOnOperator,
+                None,
+                Some(900),
+                res(K::AcceptTheirs, None),
+                Err("resolution".into()),
+            ),
+            (
+                C::MissingOnOperator,
+                None,
+                Some(900),
+                res(K::Credit, Some(100)),
+                Err("resolution".into()),
+            ),
+            (
+                C::Duplicate,
+                Some(1400),
+                Some(1400),
+                res(K::AcceptTheirs, None),
+                Err("resolution".into()),
+            ),
+            (
+                C::Duplicate,
+                Some(1400),
+                Some(1400),
+                res(K::AcceptOurs, None),
+                Ok(Effect::Record),
+            ),
+            (
+                C::Matched,
+                Some(1400),
+                Some(1400),
+                res(K::AcceptOurs, None),
+                Err("seq".into()),
+            ),
         ];
         for (i, (category, ours, theirs, resolution, want)) in cases.into_iter().enumerate() {
             let got = plan(&item(category, ours, theirs), &resolution).map_err(|e| e.field);

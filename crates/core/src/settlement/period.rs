@@ -74,7 +74,10 @@ impl StatementPeriod {
         let naive = day.and_hms_opt(0, 0, 0).unwrap_or_default();
         tz.from_local_datetime(&naive)
             .earliest()
-            .or_else(|| tz.from_local_datetime(&(naive + Duration::hours(1))).earliest())
+            .or_else(|| {
+                tz.from_local_datetime(&(naive + Duration::hours(1)))
+                    .earliest()
+            })
             .map_or_else(|| naive.and_utc(), |t| t.with_timezone(&Utc))
     }
 
@@ -154,7 +157,10 @@ mod tests {
         // A session stopping at 23:30 local on 31 March is in March, though in UTC it is
         // already 31 March 15:30 — and one at 00:30 local on 1 April is not.
         let late = Utc.with_ymd_and_hms(2026, 3, 31, 15, 30, 0).unwrap();
-        assert_eq!(StatementPeriod::at(SettlementCycle::Monthly, shanghai(), late), p);
+        assert_eq!(
+            StatementPeriod::at(SettlementCycle::Monthly, shanghai(), late),
+            p
+        );
         let april = Utc.with_ymd_and_hms(2026, 3, 31, 16, 30, 0).unwrap();
         assert_eq!(
             StatementPeriod::at(SettlementCycle::Monthly, shanghai(), april),

@@ -215,7 +215,8 @@ pub trait SettlementStore: Send + Sync {
         page: &PageRequest,
     ) -> Result<Page<Statement>, StoreError>;
 
-    /// Lines ordered by CDR id. `page.limit` may go up to [`MAX_LINES_PAGE`] here (exports).
+    /// Lines in the order their CDRs were written; the cursor is opaque. `page.limit` may go up
+    /// to [`MAX_LINES_PAGE`] here (exports).
     async fn statement_lines(
         &self,
         id: &StatementId,

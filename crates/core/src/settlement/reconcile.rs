@@ -383,10 +383,7 @@ mod tests {
             ]
         );
         let s = &rec.summary;
-        assert_eq!(
-            (s.matched, s.energy_mismatch, s.amount_mismatch),
-            (2, 1, 1)
-        );
+        assert_eq!((s.matched, s.energy_mismatch, s.amount_mismatch), (2, 1, 1));
         assert_eq!(
             (s.missing_on_operator, s.duplicate, s.missing_on_partner),
             (1, 2, 1)
@@ -422,8 +419,110 @@ mod tests {
     #[test]
     fn an_empty_report_leaves_everything_missing_on_partner() {
         let ours = vec![order(2, 1, 1), order(1, 1, 1)];
-        let rec = reconcile(&ours, &report(vec![]), &HashSet::new(), Tolerance::default());
+        let rec = reconcile(
+            &ours,
+            &report(vec![]),
+            &HashSet::new(),
+            Tolerance::default(),
+        );
         assert_eq!(rec.summary.missing_on_partner, 2);
         assert_eq!(rec.summary.difference, m(-2));
+    }
+
+    mod properties {
+        use super::*;
+        use crate::settlement::statement::CdrFigures;
+        use chrono::{TimeZone, Utc};
+        use proptest::prelude::*;
+
+        /// CDR figures of up to 60 orders, some with a credit against them.
+        fn figures() -> impl Strategy<Value = Vec<CdrFigures>> {
+            prop::collection::vec(
+                (0i64..80_000, 0i64..20_000, any::<bool>(), 0i64..100),
+                0..60,
+            )
+            .prop_map(|v| {
+                let t = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+                let mut out = Vec::new();
+                for (i, (wh, cents, credited, credit_cents)) in v.into_iter().enumerate() {
+                    let id = CdrId::parse(format!("s-{i}")).unwrap();
+                    let fig = |cdr_id: CdrId, original: Option<CdrId>, wh, cents| CdrFigures {
+                        cdr_id,
+                        original,
+                        session_id: SessionId::parse(format!("s-{i}")).unwrap(),
+                        partner_order_id: format!("O-{i}"),
+                        started_at: t,
+                        stopped_at: t,
+                        booked_at: t,
+                        energy: Wh(wh),
+                        electricity_fee: Money::ZERO,
+                        service_fee: m(cents),
+                        idle_fee: Money::ZERO,
+                        total: m(cents),
+                    };
+                    out.push(fig(id.clone(), None, wh, cents));
+                    if credited {
+                        let c = CdrId::parse(format!("CR-{i}")).unwrap();
+                        out.push(fig(c, Some(id), 0, -credit_cents.min(cents)));
+                    }
+                }
+                out
+            })
+        }
+
+        proptest! {
+            /// Our own orders reported back unchanged, in any order, are all matched, and the
+            /// summary's sums agree.
+            #[test]
+            fn our_own_cdrs_reported_back_all_match(figs in figures(), seed in any::<u64>()) {
+                let ours = orders_of(&figs);
+                let mut lines: Vec<ReportLine> = ours
+                    .iter()
+                    .enumerate()
+                    .map(|(i, o)| ReportLine {
+                        line: i as u64 + 1,
+                        order_id: o.order_id.clone(),
+                        session_id: (seed % 2 == 0).then(|| o.session_id.clone()),
+                        energy: o.energy,
+                        amount: o.amount,
+                    })
+                    .collect();
+                // A deterministic shuffle from the seed.
+                let n = lines.len();
+                for i in 0..n {
+                    let j = (seed as usize).wrapping_mul(i + 7) % n;
+                    lines.swap(i, j);
+                }
+                let rec = reconcile(&ours, &report(lines), &HashSet::new(), Tolerance::default());
+                prop_assert_eq!(rec.summary.matched, ours.len() as u64);
+                prop_assert_eq!(rec.summary.discrepancies(), 0);
+                prop_assert_eq!(rec.summary.difference, Money::ZERO);
+                prop_assert!(rec.items.iter().all(|i| i.category == Category::Matched));
+            }
+
+            /// Changing one reported amount by a cent makes exactly that order an amount
+            /// mismatch.
+            #[test]
+            fn one_changed_amount_is_one_mismatch(figs in figures(), pick in any::<prop::sample::Index>()) {
+                let ours = orders_of(&figs);
+                prop_assume!(!ours.is_empty());
+                let k = pick.index(ours.len());
+                let lines: Vec<ReportLine> = ours
+                    .iter()
+                    .enumerate()
+                    .map(|(i, o)| ReportLine {
+                        line: i as u64 + 1,
+                        order_id: o.order_id.clone(),
+                        session_id: None,
+                        energy: o.energy,
+                        amount: if i == k { o.amount + m(1) } else { o.amount },
+                    })
+                    .collect();
+                let rec = reconcile(&ours, &report(lines), &HashSet::new(), Tolerance::default());
+                prop_assert_eq!(rec.summary.amount_mismatch, 1);
+                prop_assert_eq!(rec.summary.matched, ours.len() as u64 - 1);
+                prop_assert_eq!(rec.items[k].category, Category::AmountMismatch);
+            }
+        }
     }
 }

@@ -374,15 +374,15 @@ mod tests {
     fn bad_lines_are_named() {
         let r = report(
             vec![
-                line(1, "A-1", "", "1.0", "1.005"),                // 3 decimals
-                line(2, "A-2", "", "-1", "1.00"),                  // negative energy
-                line(3, "A-3", "", "1.2345", "1.00"),              // sub-Wh energy
-                line(4, "A-1", "", "1", "1"),                      // duplicate order
-                line(5, "", "", "1", "1"),                         // no order id
-                line(6, "A-6", "", "1", "0.30000000000000004"),    // float artefact
-                line(7, "A-7", "", "1", "-2.00"),                  // negative amount
-                line(8, "A-8", "bad id!", "1", "1"),               // malformed session id
-                line(9, "A-9", "", "1e3", "1"),                    // exponent
+                line(1, "A-1", "", "1.0", "1.005"),             // 3 decimals
+                line(2, "A-2", "", "-1", "1.00"),               // negative energy
+                line(3, "A-3", "", "1.2345", "1.00"),           // sub-Wh energy
+                line(4, "A-1", "", "1", "1"),                   // duplicate order
+                line(5, "", "", "1", "1"),                      // no order id
+                line(6, "A-6", "", "1", "0.30000000000000004"), // float artefact
+                line(7, "A-7", "", "1", "-2.00"),               // negative amount
+                line(8, "A-8", "bad id!", "1", "1"),            // malformed session id
+                line(9, "A-9", "", "1e3", "1"),                 // exponent
             ],
             "0",
             "0",
@@ -414,7 +414,11 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.count, 1);
         assert_eq!(e.errors[0].line, Some(7));
-        assert!(e.errors[0].reason.contains("line 2"), "{}", e.errors[0].reason);
+        assert!(
+            e.errors[0].reason.contains("line 2"),
+            "{}",
+            e.errors[0].reason
+        );
     }
 
     #[test]
@@ -428,7 +432,11 @@ mod tests {
         let e = report(lines(), "3", "3.31").validate().unwrap_err();
         assert_eq!(e.errors.len(), 1);
         assert_eq!(e.errors[0].field, "totals.amount");
-        assert!(e.errors[0].reason.contains("3.30"), "{}", e.errors[0].reason);
+        assert!(
+            e.errors[0].reason.contains("3.30"),
+            "{}",
+            e.errors[0].reason
+        );
         let e = report(lines(), "3.001", "3.30").validate().unwrap_err();
         assert_eq!(e.errors[0].field, "totals.energy_kwh");
         let mut r = report(lines(), "3", "3.30");

@@ -92,7 +92,7 @@ pub struct SettlementService {
     config: SettlementConfig,
 }
 
-fn not_found(entity: &'static str, id: impl ToString) -> CoreError {
+fn not_found(entity: &'static str, id: &str) -> CoreError {
     CoreError::NotFound {
         entity,
         id: id.to_string(),
@@ -100,7 +100,10 @@ fn not_found(entity: &'static str, id: impl ToString) -> CoreError {
 }
 
 /// Maps a store's `NotFound` to the entity asked for.
-fn or_not_found<'a>(entity: &'static str, id: &'a str) -> impl FnOnce(StoreError) -> CoreError + 'a {
+fn or_not_found<'a>(
+    entity: &'static str,
+    id: &'a str,
+) -> impl FnOnce(StoreError) -> CoreError + 'a {
     move |e| match e {
         StoreError::NotFound => not_found(entity, id),
         e => e.into(),
@@ -156,6 +159,21 @@ impl SettlementService {
         }
         let filter = CdrFilter {
             partner_id: Some(partner.clone()),
+            from,
+            to,
+        };
+        Ok(self.store.list_cdrs(&filter, page).await?)
+    }
+
+    /// Every CDR booked in [from, to), whoever's (operators).
+    pub async fn all_cdrs(
+        &self,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        page: &PageRequest,
+    ) -> Result<Page<Cdr>, CoreError> {
+        let filter = CdrFilter {
+            partner_id: None,
             from,
             to,
         };
@@ -265,7 +283,10 @@ impl SettlementService {
         raw: RawReport,
     ) -> Result<ReportOutcome, ReportError> {
         let st = self.statement(Some(partner), statement_id).await?;
-        let reported = st.state.apply(Transition::Report).map_err(CoreError::from)?;
+        let reported = st
+            .state
+            .apply(Transition::Report)
+            .map_err(CoreError::from)?;
         if st.closed_at.is_none() {
             return Err(ReportError::PeriodNotClosed {
                 statement_id: st.id.clone(),
@@ -295,10 +316,7 @@ impl SettlementService {
         let (outcome, kind) = if rec.summary.discrepancies() == 0 {
             (Transition::AllMatched, StatementEventKind::Reconciled)
         } else {
-            (
-                Transition::DiscrepanciesFound,
-                StatementEventKind::Disputed,
-            )
+            (Transition::DiscrepanciesFound, StatementEventKind::Disputed)
         };
         let new_state = reported.apply(outcome).map_err(CoreError::from)?;
         let now = self.clock.now();
@@ -359,7 +377,11 @@ impl SettlementService {
         })
     }
 
-    async fn terms(&self, partner: &PartnerId, contract: &Contract) -> Result<TermsSchedule, CoreError> {
+    async fn terms(
+        &self,
+        partner: &PartnerId,
+        contract: &Contract,
+    ) -> Result<TermsSchedule, CoreError> {
         let explicit = self.store.list_terms(partner).await?;
         Ok(TermsSchedule::new(
             SettlementTerms::from_contract(contract),
@@ -460,19 +482,23 @@ impl SettlementService {
             close,
             at: now,
         };
-        let action = if close { "statement.close" } else { "statement.build" };
+        let action = if close {
+            "statement.close"
+        } else {
+            "statement.build"
+        };
         let audit = self.audit(
             operator,
             action,
             format!("statement:{id}"),
             format!("{{\"partner_id\":\"{partner}\",\"period\":\"{period}\"}}"),
         );
-        // The event is completed by the store with the gathered totals: build one from the plan
-        // and let the store fill in the figures.
-        let event = close.then(|| StatementEventKind::Created);
+        // Closing opens the statement to the partner's report: `statement.created`. Its figures
+        // are the ones gathered, which only the store knows; it fills them in.
+        let event = close.then(|| placeholder_event(StatementEventKind::Created, &plan));
         let st = self
             .store
-            .build_statement(&plan, event.map(|k| placeholder_event(k, &plan)).as_ref(), &audit)
+            .build_statement(&plan, event.as_ref(), &audit)
             .await?;
         Ok(st)
     }
@@ -502,11 +528,9 @@ impl SettlementService {
     ) -> Result<Statement, CoreError> {
         let reference = payment_reference.trim();
         if reference.is_empty() || reference.chars().count() > 100 {
-            return Err(ValidationError::new(
-                "payment_reference",
-                "must be 1 to 100 characters",
-            )
-            .into());
+            return Err(
+                ValidationError::new("payment_reference", "must be 1 to 100 characters").into(),
+            );
         }
         let st = self.statement(None, id).await?;
         let to = st.state.apply(Transition::Settle)?;
@@ -684,7 +708,13 @@ impl SettlementService {
         let original = CdrId::parse(cdr_id).map_err(|_| not_found("cdr", cdr_id))?;
         let now = self.clock.now();
         let credit = self
-            .make_credit(&original, amount, reason, &format!("operator:{operator}"), now)
+            .make_credit(
+                &original,
+                amount,
+                reason,
+                &format!("operator:{operator}"),
+                now,
+            )
             .await?;
         let audit = self.audit(
             operator,

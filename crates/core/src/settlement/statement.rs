@@ -179,15 +179,50 @@ pub struct StatementLine {
 impl StatementLine {
     /// Prices a CDR's line under the terms in force when its session started.
     pub fn new(cdr: CdrFigures, terms: &TermsSchedule, period_starts_at: DateTime<Utc>) -> Self {
-        let commission =
-            terms
-                .at(cdr.started_at)
-                .commission(cdr.electricity_fee, cdr.service_fee, cdr.idle_fee);
+        let commission = cdr.amounts().commission(terms);
         Self {
             due_to_operator: cdr.total - commission,
             late: cdr.booked_at < period_starts_at,
             cdr,
             commission,
+        }
+    }
+}
+
+/// The amounts of a CDR, all a statement's totals need: summing a million lines reads only
+/// these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CdrAmounts {
+    pub credit: bool,
+    /// Decides the terms.
+    pub started_at: DateTime<Utc>,
+    pub energy: Wh,
+    pub electricity_fee: Money,
+    pub service_fee: Money,
+    pub idle_fee: Money,
+    pub total: Money,
+}
+
+impl CdrAmounts {
+    /// The partner's commission on the CDR under the terms in force when its session started:
+    /// the one place a statement line's commission is computed.
+    pub fn commission(&self, terms: &TermsSchedule) -> Money {
+        terms
+            .at(self.started_at)
+            .commission(self.electricity_fee, self.service_fee, self.idle_fee)
+    }
+}
+
+impl CdrFigures {
+    pub fn amounts(&self) -> CdrAmounts {
+        CdrAmounts {
+            credit: self.original.is_some(),
+            started_at: self.started_at,
+            energy: self.energy,
+            electricity_fee: self.electricity_fee,
+            service_fee: self.service_fee,
+            idle_fee: self.idle_fee,
+            total: self.total,
         }
     }
 }
@@ -211,18 +246,27 @@ pub struct StatementTotals {
 
 impl StatementTotals {
     pub fn add(&mut self, line: &StatementLine) {
-        if line.cdr.original.is_some() {
+        self.add_priced(&line.cdr.amounts(), line.commission);
+    }
+
+    /// Adds a CDR's line without building it: the same figures [`StatementLine::new`] gives.
+    pub fn add_amounts(&mut self, a: &CdrAmounts, terms: &TermsSchedule) {
+        self.add_priced(a, a.commission(terms));
+    }
+
+    fn add_priced(&mut self, a: &CdrAmounts, commission: Money) {
+        if a.credit {
             self.credits += 1;
         } else {
             self.sessions += 1;
         }
-        self.energy = self.energy + line.cdr.energy;
-        self.electricity_fee = self.electricity_fee + line.cdr.electricity_fee;
-        self.service_fee = self.service_fee + line.cdr.service_fee;
-        self.idle_fee = self.idle_fee + line.cdr.idle_fee;
-        self.total = self.total + line.cdr.total;
-        self.commission = self.commission + line.commission;
-        self.due_to_operator = self.due_to_operator + line.due_to_operator;
+        self.energy = self.energy + a.energy;
+        self.electricity_fee = self.electricity_fee + a.electricity_fee;
+        self.service_fee = self.service_fee + a.service_fee;
+        self.idle_fee = self.idle_fee + a.idle_fee;
+        self.total = self.total + a.total;
+        self.commission = self.commission + commission;
+        self.due_to_operator = self.due_to_operator + (a.total - commission);
     }
 
     pub fn lines(&self) -> u64 {
@@ -315,6 +359,75 @@ mod tests {
             assert!(state.apply(E::Report).is_err());
         }
         assert!(S::Settled.apply(E::Settle).is_err());
+    }
+
+    mod properties {
+        use super::*;
+        use crate::partner::contract::RevenueShare;
+        use crate::settlement::terms::SettlementTerms;
+        use chrono::TimeZone;
+        use proptest::prelude::*;
+        use rust_decimal::Decimal;
+
+        proptest! {
+            /// Totals summed from amounts alone equal the sums of the built lines, and always
+            /// split into commission + due.
+            #[test]
+            fn totals_are_the_sums_of_the_lines(
+                cdrs in prop::collection::vec((any::<bool>(), 0i64..100_000, 0i64..50_000, 0i64..50_000, 0i64..5_000, 0i64..86_400), 0..50),
+                bp in 0u32..=10_000,
+            ) {
+                let share = RevenueShare::new(Decimal::new(i64::from(bp), 4)).unwrap();
+                let switch = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
+                let terms = TermsSchedule::new(
+                    SettlementTerms {
+                        effective_from: DateTime::<Utc>::MIN_UTC,
+                        partner_share_of_electricity: share,
+                        partner_share_of_service: share,
+                        partner_share_of_idle: share,
+                    },
+                    [SettlementTerms {
+                        effective_from: switch,
+                        partner_share_of_electricity: RevenueShare::new(Decimal::ZERO).unwrap(),
+                        partner_share_of_service: RevenueShare::new(Decimal::new(1, 1)).unwrap(),
+                        partner_share_of_idle: share,
+                    }],
+                );
+                let m = |c: i64| Money::new(Decimal::new(c, 2));
+                let start = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+                let mut by_lines = StatementTotals::default();
+                let mut by_amounts = StatementTotals::default();
+                let mut lines = Vec::new();
+                for (i, (credit, wh, e, s, idle, secs)) in cdrs.into_iter().enumerate() {
+                    let sign = if credit { -1 } else { 1 };
+                    let at = start + chrono::Duration::seconds(secs);
+                    let f = CdrFigures {
+                        cdr_id: CdrId::parse(format!("c-{i}")).unwrap(),
+                        original: credit.then(|| CdrId::parse("o").unwrap()),
+                        session_id: SessionId::parse("s").unwrap(),
+                        partner_order_id: "O".into(),
+                        started_at: at,
+                        stopped_at: at,
+                        booked_at: at,
+                        energy: Wh(sign * wh),
+                        electricity_fee: m(sign * e),
+                        service_fee: m(sign * s),
+                        idle_fee: m(sign * idle),
+                        total: m(sign * (e + s + idle)),
+                    };
+                    by_amounts.add_amounts(&f.amounts(), &terms);
+                    let line = StatementLine::new(f, &terms, start);
+                    by_lines.add(&line);
+                    lines.push(line);
+                }
+                prop_assert_eq!(by_lines, by_amounts);
+                let collected: StatementTotals = lines.iter().collect();
+                prop_assert_eq!(collected, by_lines);
+                prop_assert_eq!(by_lines.commission + by_lines.due_to_operator, by_lines.total);
+                let commission: Money = lines.iter().map(|l| l.commission).sum();
+                prop_assert_eq!(commission, by_lines.commission);
+            }
+        }
     }
 
     #[test]

@@ -154,4 +154,30 @@ mod tests {
         let v: Vec<SettlementTerms> = schedule.clone().into();
         assert_eq!(TermsSchedule::try_from(v).unwrap(), schedule);
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// A full reversal's commission is exactly minus the original's, so a reversed CDR
+            /// leaves nothing on a statement.
+            #[test]
+            fn commission_is_symmetric(e in 0i64..10_000_000, s in 0i64..10_000_000, i in 0i64..100_000,
+                                        re in 0u32..=10_000, rs in 0u32..=10_000) {
+                let share = |bp: u32| RevenueShare::new(Decimal::new(i64::from(bp), 4)).unwrap();
+                let t = SettlementTerms {
+                    effective_from: DateTime::<Utc>::MIN_UTC,
+                    partner_share_of_electricity: share(re),
+                    partner_share_of_service: share(rs),
+                    partner_share_of_idle: share(rs),
+                };
+                let c = |cents: i64| Money::new(Decimal::new(cents, 2));
+                let ours = t.commission(c(e), c(s), c(i));
+                let back = t.commission(c(-e), c(-s), c(-i));
+                prop_assert_eq!(ours + back, Money::ZERO);
+                prop_assert!(ours <= c(e) + c(s) + c(i));
+            }
+        }
+    }
 }

@@ -7,9 +7,16 @@
 
 mod auth;
 mod cli;
+mod events;
 mod network;
 mod ocpp;
+mod ocpp_interop;
 mod ops;
+mod reservations;
+mod schemathesis;
+mod sessions;
+mod settlement;
+mod sim;
 
 use openpile_testkit::TestApp;
 use reqwest::header::HeaderMap;

@@ -145,8 +145,14 @@ fn fast() -> Behaviour {
 /// Starts one simulated demo charger and waits until its boot and statuses are answered.
 async fn simulate(server: &Server, id: &str, b: Behaviour) -> SimHandle {
     let c = demo_charger(id);
-    let h = SimCharger::spawn(&server.ocpp_url, &c.id, c.password.as_deref(), c.connectors, b)
-        .expect("the simulator starts");
+    let h = SimCharger::spawn(
+        &server.ocpp_url,
+        &c.id,
+        c.password.as_deref(),
+        c.connectors,
+        b,
+    )
+    .expect("the simulator starts");
     settled(&h).await;
     h
 }
@@ -171,9 +177,12 @@ fn connector(n: u32) -> ConnectorNumber {
 async fn the_demo_fleet_connects_boots_and_every_connector_turns_available() {
     let server = Server::start().await;
     let chargers = chargers_from_network_json(DEMO_NETWORK).expect("the demo network parses");
-    let fleet = Fleet::spawn(&server.ocpp_url, chargers.clone(), &fast(), None)
-        .expect("the fleet starts");
-    fleet.wait_all_booted(WAIT).await.expect("every charger boots");
+    let fleet =
+        Fleet::spawn(&server.ocpp_url, chargers.clone(), &fast(), None).expect("the fleet starts");
+    fleet
+        .wait_all_booted(WAIT)
+        .await
+        .expect("every charger boots");
     for h in fleet.handles() {
         settled(h).await;
     }
@@ -194,7 +203,12 @@ async fn the_demo_fleet_connects_boots_and_every_connector_turns_available() {
     let summary = fleet.summary();
     assert_eq!(summary.booted, chargers.len());
     for h in fleet.handles() {
-        assert_eq!(h.snapshot().invalid_replies, 0, "{} got invalid replies", h.id());
+        assert_eq!(
+            h.snapshot().invalid_replies,
+            0,
+            "{} got invalid replies",
+            h.id()
+        );
     }
     fleet.shutdown().await;
 }
@@ -254,7 +268,10 @@ async fn a_remote_session_is_started_metered_stopped_and_stored() {
     assert_eq!(stored.meter_start.0, 1_000_000);
     assert_eq!(stored.stop_reason, Some(StopReason::Remote));
     let meter_stop = stored.meter_stop.expect("a meter stop").0;
-    assert_eq!(u64::try_from(meter_stop).ok(), Some(snap.connectors[1].meter_wh));
+    assert_eq!(
+        u64::try_from(meter_stop).ok(),
+        Some(snap.connectors[1].meter_wh)
+    );
     let samples = server
         .stores
         .transactions
@@ -262,7 +279,10 @@ async fn a_remote_session_is_started_metered_stopped_and_stored() {
         .await
         .expect("samples");
     assert!(samples.len() >= 5, "{samples:?}");
-    assert!(samples.windows(2).all(|w| w[0].at <= w[1].at), "samples in time order");
+    assert!(
+        samples.windows(2).all(|w| w[0].at <= w[1].at),
+        "samples in time order"
+    );
     server
         .wait_statuses(
             "SH0101-01",
@@ -286,9 +306,11 @@ async fn an_offline_charger_comes_back_with_its_queued_session_in_order() {
         )
         .await;
     h.start_local(1, TAG).await.expect("a local start");
-    h.wait_until("queued readings", WAIT, |s| s.queued_transaction_messages >= 4)
-        .await
-        .expect("readings are queued");
+    h.wait_until("queued readings", WAIT, |s| {
+        s.queued_transaction_messages >= 4
+    })
+    .await
+    .expect("readings are queued");
     h.stop_local(1).await.expect("a local stop");
     let queued = h.snapshot().queued_transaction_messages;
 
@@ -319,7 +341,11 @@ async fn an_offline_charger_comes_back_with_its_queued_session_in_order() {
         .await
         .expect("samples");
     // Start, every periodic reading taken offline, the stop's data: nothing lost.
-    assert!(samples.len() >= queued - 2, "{} samples for {queued} messages", samples.len());
+    assert!(
+        samples.len() >= queued - 2,
+        "{} samples for {queued} messages",
+        samples.len()
+    );
     assert!(samples.windows(2).all(|w| w[0].at <= w[1].at));
     server
         .wait_statuses(
@@ -393,7 +419,12 @@ async fn a_remote_start_that_never_gets_a_cable_returns_to_available_without_a_t
     assert!(open.is_empty(), "{open:?}");
     while let Ok(e) = events.try_recv() {
         assert!(
-            !matches!(e, SimEvent::CallSent { action: "StartTransaction" }),
+            !matches!(
+                e,
+                SimEvent::CallSent {
+                    action: "StartTransaction"
+                }
+            ),
             "no StartTransaction without a cable"
         );
     }

@@ -248,8 +248,7 @@ impl Machine {
 
     /// The next CALL to write, if one may be sent now.
     pub(crate) fn poll_send(&mut self, now: Instant) -> Option<String> {
-        if !self.connected || self.in_flight.is_some() || self.hold_until.is_some_and(|t| now < t)
-        {
+        if !self.connected || self.in_flight.is_some() || self.hold_until.is_some_and(|t| now < t) {
             return None;
         }
         loop {
@@ -260,7 +259,8 @@ impl Machine {
             let queued = self.queue.pop_front()?;
             self.msg_seq += 1;
             // Counters are unique per connection, as OCPP-J §4.1.1 asks, and short.
-            let id = MessageId::new(self.msg_seq.to_string()).unwrap_or_else(|_| MessageId::random());
+            let id =
+                MessageId::new(self.msg_seq.to_string()).unwrap_or_else(|_| MessageId::random());
             let serial = self.b.serial.clone().unwrap_or_else(|| self.id.clone());
             let identity = Identity {
                 vendor: &self.b.vendor,
@@ -367,13 +367,13 @@ impl Machine {
         }
         let action = q.msg.action();
         let outcome = match &q.msg {
-            Outgoing::Boot => read::<BootNotificationResponse>(p).map(|r| self.on_boot_result(now, &r)),
-            Outgoing::Authorize { connector, id_tag } => {
-                read::<AuthorizeResponse>(p).map(|r| {
-                    let accepted = r.id_tag_info.status == AuthorizationStatus::Accepted;
-                    self.on_authorized(now, *connector, &id_tag.clone(), accepted);
-                })
+            Outgoing::Boot => {
+                read::<BootNotificationResponse>(p).map(|r| self.on_boot_result(now, &r))
             }
+            Outgoing::Authorize { connector, id_tag } => read::<AuthorizeResponse>(p).map(|r| {
+                let accepted = r.id_tag_info.status == AuthorizationStatus::Accepted;
+                self.on_authorized(now, *connector, &id_tag.clone(), accepted);
+            }),
             Outgoing::Start { local, .. } => read::<StartTransactionResponse>(p).map(|r| {
                 self.tx_ids.insert(*local, r.transaction_id);
                 if r.id_tag_info.status != AuthorizationStatus::Accepted {
@@ -630,8 +630,8 @@ impl Machine {
         let c = &self.conns[idx];
         let s = c.session.as_ref()?;
         let delivered = c.meter_wh().saturating_sub(s.meter_start_wh);
-        let soc = u64::from(self.b.ev_start_soc_percent)
-            + delivered * 100 / self.b.ev_battery_wh.max(1);
+        let soc =
+            u64::from(self.b.ev_start_soc_percent) + delivered * 100 / self.b.ev_battery_wh.max(1);
         Some(u8::try_from(soc.min(100)).unwrap_or(100))
     }
 
@@ -926,8 +926,8 @@ impl Machine {
                 c.session.as_ref().map(|s| s.next_sample),
             ]
         });
-        let link = (self.online_wanted && !self.connected && !self.shutdown)
-            .then_some(self.reconnect_at);
+        let link =
+            (self.online_wanted && !self.connected && !self.shutdown).then_some(self.reconnect_at);
         let connected = |t: Option<Instant>| t.filter(|_| self.connected);
         [
             link,
@@ -1085,7 +1085,8 @@ mod tests {
     }
 
     fn answer(m: &mut Machine, now: Instant, id: &str, payload: Value) {
-        assert!(m.on_text(now, &json!([3, id, payload]).to_string()).is_none());
+        let frame = Value::Array(vec![json!(3), json!(id), payload]);
+        assert!(m.on_text(now, &frame.to_string()).is_none());
     }
 
     fn boot(m: &mut Machine, now: Instant) {
@@ -1123,7 +1124,10 @@ mod tests {
         m.on_connected(now);
         let (boot_id, action, _) = next_call(&mut m, now).unwrap();
         assert_eq!(action, "BootNotification");
-        assert!(m.poll_send(now).is_none(), "a second CALL while Boot is outstanding");
+        assert!(
+            m.poll_send(now).is_none(),
+            "a second CALL while Boot is outstanding"
+        );
         answer(
             &mut m,
             now,
@@ -1132,7 +1136,10 @@ mod tests {
         );
         assert_eq!(m.snapshot().heartbeat_interval, Duration::from_secs(60));
         let (id, action, p) = next_call(&mut m, now).unwrap();
-        assert_eq!((action.as_str(), &p["connectorId"]), ("StatusNotification", &json!(0)));
+        assert_eq!(
+            (action.as_str(), &p["connectorId"]),
+            ("StatusNotification", &json!(0))
+        );
         assert!(m.poll_send(now).is_none());
         answer(&mut m, now, &id, json!({}));
         assert_eq!(drain(&mut m, now), ["StatusNotification"]);
@@ -1174,11 +1181,13 @@ mod tests {
         let snap = m.snapshot();
         assert_eq!(snap.invalid_replies, 1);
         assert_eq!(snap.boot, BootStatus::NotBooted);
-        assert!(
-            m.take_events()
-                .iter()
-                .any(|e| matches!(e, SimEvent::InvalidReply { action: "BootNotification", .. }))
-        );
+        assert!(m.take_events().iter().any(|e| matches!(
+            e,
+            SimEvent::InvalidReply {
+                action: "BootNotification",
+                ..
+            }
+        )));
         let later = now + Duration::from_secs(2);
         m.on_tick(later);
         assert_eq!(next_call(&mut m, later).unwrap().1, "BootNotification");
@@ -1220,10 +1229,19 @@ mod tests {
         .unwrap();
         let (id, action, _) = next_call(&mut m, now).unwrap();
         assert_eq!(action, "Authorize");
-        answer(&mut m, now, &id, json!({"idTagInfo": {"status": "Accepted"}}));
+        answer(
+            &mut m,
+            now,
+            &id,
+            json!({"idTagInfo": {"status": "Accepted"}}),
+        );
         assert_eq!(
             drain(&mut m, now),
-            ["StatusNotification", "StartTransaction", "StatusNotification"]
+            [
+                "StatusNotification",
+                "StartTransaction",
+                "StatusNotification"
+            ]
         );
         // One minute at 7 kW (50 asked, connector capped): 116 Wh.
         let t1 = now + Duration::from_secs(60);
@@ -1236,7 +1254,10 @@ mod tests {
         let t2 = t1 + Duration::from_secs(3600 * 8 / 7 + 60);
         m.on_tick(t2);
         let c = &m.snapshot().connectors[0];
-        assert_eq!(c.status, openpile_core::status::ChargePointStatus::SuspendedEV);
+        assert_eq!(
+            c.status,
+            openpile_core::status::ChargePointStatus::SuspendedEV
+        );
         assert_eq!(c.power_w, 0);
         assert_eq!(c.soc_percent, Some(100));
     }
@@ -1255,12 +1276,18 @@ mod tests {
         m.on_connected(now);
         let (id, action, _) = next_call(&mut m, now).unwrap();
         assert_eq!(action, "StartTransaction");
-        m.on_text(now, &json!([4, id, "InternalError", "db down", {}]).to_string());
+        m.on_text(
+            now,
+            &json!([4, id, "InternalError", "db down", {}]).to_string(),
+        );
         assert!(m.poll_send(now).is_none(), "held for the retry interval");
         let t1 = now + Duration::from_secs(1);
         let (id, action, _) = next_call(&mut m, t1).unwrap();
         assert_eq!(action, "StartTransaction");
-        m.on_text(t1, &json!([4, id, "InternalError", "db down", {}]).to_string());
+        m.on_text(
+            t1,
+            &json!([4, id, "InternalError", "db down", {}]).to_string(),
+        );
         // Attempts exhausted: the Start is discarded, and so is the Stop that needs its id.
         let t2 = t1 + Duration::from_secs(2);
         let rest = drain(&mut m, t2);

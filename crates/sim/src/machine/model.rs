@@ -154,7 +154,10 @@ pub(super) fn initial_config(b: &Behaviour, connectors: usize) -> Vec<ConfigKey>
     vec![
         rw("AllowOfflineTxForUnknownId", bool_s(true)),
         rw("AuthorizationCacheEnabled", bool_s(false)),
-        rw("AuthorizeRemoteTxRequests", bool_s(b.authorize_remote_start)),
+        rw(
+            "AuthorizeRemoteTxRequests",
+            bool_s(b.authorize_remote_start),
+        ),
         rw("ClockAlignedDataInterval", "0".into()),
         rw("ConnectionTimeOut", secs(b.connection_timeout)),
         rw("ConnectorPhaseRotation", "NotApplicable".into()),
@@ -162,7 +165,10 @@ pub(super) fn initial_config(b: &Behaviour, connectors: usize) -> Vec<ConfigKey>
         rw("HeartbeatInterval", "300".into()),
         rw("LocalAuthorizeOffline", bool_s(true)),
         rw("LocalPreAuthorize", bool_s(false)),
-        rw("MeterValuesAlignedData", "Energy.Active.Import.Register".into()),
+        rw(
+            "MeterValuesAlignedData",
+            "Energy.Active.Import.Register".into(),
+        ),
         rw(
             "MeterValuesSampledData",
             "Energy.Active.Import.Register,Power.Active.Import,Current.Import,Voltage,SoC".into(),

@@ -104,7 +104,11 @@ impl Machine {
             }
             Action::UnlockConnector => {
                 let status = self.unlock(now, &decode(p)?);
-                answer(id, &UnlockConnectorResponse { status }, Some(status.as_str()))
+                answer(
+                    id,
+                    &UnlockConnectorResponse { status },
+                    Some(status.as_str()),
+                )
             }
             Action::ChangeAvailability => {
                 let status = self.change_availability(&decode(p)?);
@@ -120,7 +124,11 @@ impl Machine {
             }
             Action::TriggerMessage => {
                 let status = self.trigger(&decode(p)?);
-                answer(id, &TriggerMessageResponse { status }, Some(status.as_str()))
+                answer(
+                    id,
+                    &TriggerMessageResponse { status },
+                    Some(status.as_str()),
+                )
             }
             Action::GetConfiguration => {
                 let reply = self.get_configuration(decode(p)?);
@@ -291,8 +299,7 @@ impl Machine {
             || c.pending.is_some()
             || c.plugged
             || c.finishing
-            || c
-                .reservation
+            || c.reservation
                 .as_ref()
                 .is_some_and(|r| r.id != req.reservation_id)
         {
@@ -509,7 +516,10 @@ impl Machine {
             return ConfigurationStatus::Rejected;
         }
         let (name, was_bool) = (entry.key, matches!(entry.value.as_str(), "true" | "false"));
-        let secs = value.parse::<u64>().ok().map(std::time::Duration::from_secs);
+        let secs = value
+            .parse::<u64>()
+            .ok()
+            .map(std::time::Duration::from_secs);
         let is_bool = matches!(value.as_str(), "true" | "false");
         match (name, secs) {
             ("HeartbeatInterval", Some(d)) => self.set_heartbeat(now, d),

@@ -13,9 +13,8 @@ use openpile_ocpp16::messages::firmware::{
 };
 use openpile_ocpp16::messages::frame::{Frame, MessageId};
 use openpile_ocpp16::messages::types::{
-    ChargePointErrorCode, ChargePointStatus, CiString20, CiString25, CiString50, IdToken,
-    Location, Measurand, MeterValue, ReadingContext, Reason, SampledValue, Timestamp,
-    UnitOfMeasure,
+    ChargePointErrorCode, ChargePointStatus, CiString20, CiString25, CiString50, IdToken, Location,
+    Measurand, MeterValue, ReadingContext, Reason, SampledValue, Timestamp, UnitOfMeasure,
 };
 
 /// A CALL we will send. Transaction messages name their session by a local number, because a
@@ -309,8 +308,13 @@ mod tests {
 
     #[test]
     fn boot_fields_are_clipped_to_their_schema_lengths() {
-        let text = call_text(MessageId::new("1").unwrap(), &Outgoing::Boot, &identity(), |_| None)
-            .unwrap();
+        let text = call_text(
+            MessageId::new("1").unwrap(),
+            &Outgoing::Boot,
+            &identity(),
+            |_| None,
+        )
+        .unwrap();
         let p = payload(&text);
         assert_eq!(p["chargePointVendor"], "A vendor name longer");
         assert_eq!(p["chargePointSerialNumber"], "S");
@@ -333,9 +337,10 @@ mod tests {
             sample: sample.clone(),
         };
         assert!(call_text(MessageId::new("1").unwrap(), &meter, &identity(), |_| None).is_none());
-        let text =
-            call_text(MessageId::new("1").unwrap(), &meter, &identity(), |l| Some(l as i64 + 100))
-                .unwrap();
+        let text = call_text(MessageId::new("1").unwrap(), &meter, &identity(), |l| {
+            Some(l as i64 + 100)
+        })
+        .unwrap();
         let p = payload(&text);
         assert_eq!(p["transactionId"], 107);
         let values = &p["meterValue"][0]["sampledValue"];

@@ -47,6 +47,38 @@ pub struct FakeCsms {
 
 impl FakeCsms {
     pub async fn start(password: &str, heartbeat_interval: u64) -> Self {
+        Self::start_with(password, heartbeat_interval, None).await
+    }
+
+    /// The same over TLS (`wss://localhost:<port>/ocpp`), with a self-signed certificate for
+    /// `localhost` written as PEM to `cert_pem` for the charger to trust.
+    pub async fn start_tls(
+        password: &str,
+        heartbeat_interval: u64,
+        cert_pem: &std::path::Path,
+    ) -> Self {
+        use tokio_rustls::rustls::ServerConfig;
+        use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        std::fs::write(cert_pem, cert.cert.pem()).unwrap();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der()));
+        let provider =
+            std::sync::Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
+        let config = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.cert.der().clone()], key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+        Self::start_with(password, heartbeat_interval, Some(acceptor)).await
+    }
+
+    async fn start_with(
+        password: &str,
+        heartbeat_interval: u64,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let shared = Arc::new(Mutex::new(Shared {
@@ -60,18 +92,32 @@ impl FakeCsms {
         let (tx, received) = mpsc::unbounded_channel();
         let accept_shared = shared.clone();
         let accept_pending = pending.clone();
+        let secure = tls.is_some();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(serve(
-                    stream,
-                    accept_shared.clone(),
-                    accept_pending.clone(),
-                    tx.clone(),
-                ));
+                let (shared, pending, tx) =
+                    (accept_shared.clone(), accept_pending.clone(), tx.clone());
+                match tls.clone() {
+                    None => {
+                        tokio::spawn(serve(stream, shared, pending, tx));
+                    }
+                    Some(acceptor) => {
+                        tokio::spawn(async move {
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                serve(stream, shared, pending, tx).await;
+                            }
+                        });
+                    }
+                }
             }
         });
+        let url = if secure {
+            format!("wss://localhost:{port}/ocpp")
+        } else {
+            format!("ws://127.0.0.1:{port}/ocpp")
+        };
         Self {
-            url: format!("ws://127.0.0.1:{port}/ocpp"),
+            url,
             shared,
             pending,
             received,
@@ -81,7 +127,11 @@ impl FakeCsms {
     }
 
     pub fn reject_tag(&self, tag: &str) {
-        self.shared.lock().unwrap().invalid_tags.push(tag.to_owned());
+        self.shared
+            .lock()
+            .unwrap()
+            .invalid_tags
+            .push(tag.to_owned());
     }
 
     /// Waits for the next CALL named `action` from `charger`, skipping (but keeping) others.
@@ -142,7 +192,10 @@ impl FakeCsms {
         let frame = json!([2, id, action, payload]).to_string();
         let link = self.shared.lock().unwrap().links.get(charger).cloned();
         link.expect("charger not connected").send(frame).unwrap();
-        tokio::time::timeout(wait, rx).await.ok().map(Result::unwrap)
+        tokio::time::timeout(wait, rx)
+            .await
+            .ok()
+            .map(Result::unwrap)
     }
 
     /// Sends a CALL and returns the CALLRESULT payload (panics on CALLERROR or silence).
@@ -154,17 +207,18 @@ impl FakeCsms {
         assert_eq!(answer[0], json!(3), "{action} got {answer}");
         answer[2].clone()
     }
-
 }
 
 // The handshake callback's error type is tungstenite's (a whole HTTP response).
 #[allow(clippy::result_large_err)]
-async fn serve(
-    stream: tokio::net::TcpStream,
+async fn serve<S>(
+    stream: S,
     shared: Arc<Mutex<Shared>>,
     pending: Pending,
     received: mpsc::UnboundedSender<Received>,
-) {
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let mut charger = String::new();
     let check = |req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
         let refuse = |code: StatusCode| {
@@ -186,13 +240,18 @@ async fn serve(
             base64::engine::general_purpose::STANDARD
                 .encode(format!("{id}:{}", shared.lock().unwrap().password))
         );
-        let auth = req.headers().get("authorization").and_then(|v| v.to_str().ok());
+        let auth = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
         if auth != Some(expected.as_str()) {
             return refuse(StatusCode::UNAUTHORIZED);
         }
         charger = id;
-        resp.headers_mut()
-            .insert("sec-websocket-protocol", HeaderValue::from_static("ocpp1.6"));
+        resp.headers_mut().insert(
+            "sec-websocket-protocol",
+            HeaderValue::from_static("ocpp1.6"),
+        );
         Ok(resp)
     };
     let Ok(ws) = tokio_tungstenite::accept_hdr_async(stream, check).await else {
@@ -200,7 +259,11 @@ async fn serve(
     };
     let (mut sink, mut stream) = ws.split();
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<String>();
-    shared.lock().unwrap().links.insert(charger.clone(), out_tx.clone());
+    shared
+        .lock()
+        .unwrap()
+        .links
+        .insert(charger.clone(), out_tx.clone());
     let writer = tokio::spawn(async move {
         while let Some(text) = out_rx.recv().await {
             if sink.send(Message::text(text)).await.is_err() {
@@ -234,7 +297,10 @@ async fn serve(
         }
     }
     let mut s = shared.lock().unwrap();
-    if s.links.get(&charger).is_some_and(|l| l.same_channel(&out_tx)) {
+    if s.links
+        .get(&charger)
+        .is_some_and(|l| l.same_channel(&out_tx))
+    {
         s.links.remove(&charger);
     }
     writer.abort();
