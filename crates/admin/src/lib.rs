@@ -22,8 +22,8 @@ pub mod error;
 pub mod extract;
 pub mod partners;
 pub mod secrets;
-pub mod stations;
 pub mod statements;
+pub mod stations;
 pub mod tariffs;
 // The partner-onboarding routes (issue 4) go in `partners.rs`: add `mod partners;` here and
 // merge its router in `router()` below.

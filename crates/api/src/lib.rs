@@ -32,8 +32,8 @@ pub mod paging;
 pub mod ratelimit;
 pub mod reservations;
 pub mod sessions;
-pub mod stations;
 pub mod statements;
+pub mod stations;
 pub mod webhooks;
 
 use ratelimit::{PublicLimits, RateLimiter};

@@ -88,13 +88,17 @@ pub(crate) fn reservation_info(r: &Reservation) -> ReservationInfo {
     responses(
         (status = 201, description = "The charger holds the connector: `active`", body = ReservationInfo),
         (status = 200, description = "The same `partner_order_id` as before: the reservation recorded then, as it is now", body = ReservationInfo),
+        (status = 400, description = "`bad_request`: the body is not JSON", body = ApiProblem, content_type = "application/problem+json"),
         (status = 401, description = AUTH_ERRORS, body = ApiProblem, content_type = "application/problem+json"),
         (status = 403, description = "`insufficient_scope`: needs `charging:write`", body = ApiProblem, content_type = "application/problem+json"),
         (status = 404, description = "`connector_not_found`", body = ChargingProblem, content_type = "application/problem+json"),
         (status = 409, description = "`connector_unavailable` (with `connector_status`), `connector_reserved`, `charger_offline`, `charger_rejected`, `order_conflict`; `reservation_id` names the failed reservation when one was recorded", body = ChargingProblem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`", body = ApiProblem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`: the body must be application/json", body = ApiProblem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed` (`duration_s` beyond the maximum)", body = ApiProblem, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`", body = ApiProblem, content_type = "application/problem+json"),
         (status = 504, description = "`charger_timeout`", body = ChargingProblem, content_type = "application/problem+json"),
+        (status = 503, description = "`unavailable`", body = ApiProblem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn create_reservation(
@@ -138,6 +142,7 @@ pub(crate) async fn create_reservation(
         (status = 403, description = "`insufficient_scope`", body = ApiProblem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`: unknown, or another partner's", body = ApiProblem, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`", body = ApiProblem, content_type = "application/problem+json"),
+        (status = 503, description = "`unavailable`", body = ApiProblem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn get_reservation(
@@ -162,6 +167,7 @@ pub(crate) async fn get_reservation(
         (status = 404, description = "`not_found`", body = ApiProblem, content_type = "application/problem+json"),
         (status = 409, description = "`reservation_not_active` (with `state`)", body = ChargingProblem, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`", body = ApiProblem, content_type = "application/problem+json"),
+        (status = 503, description = "`unavailable`", body = ApiProblem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn cancel_reservation(

@@ -710,14 +710,17 @@ const MAX_WAIT_S: u32 = 60;
         (status = 202, description = "The charger accepted: the session is `starting` (it turns `charging` when the charger starts the transaction)", body = SessionInfo),
         (status = 201, description = "Charging started (with `wait_s`, or the charger was quick)", body = SessionInfo),
         (status = 200, description = "The same `partner_order_id` as before: the session recorded then, as it is now", body = SessionInfo),
-        (status = 400, description = "`bad_request`", body = ApiProblem, content_type = "application/problem+json"),
+        (status = 400, description = "`bad_request`: the body is not JSON", body = ApiProblem, content_type = "application/problem+json"),
         (status = 401, description = AUTH_ERRORS, body = ApiProblem, content_type = "application/problem+json"),
         (status = 403, description = "`insufficient_scope`: needs `charging:write`", body = ApiProblem, content_type = "application/problem+json"),
         (status = 404, description = "`connector_not_found`, or `not_found` for `reservation_id`", body = ChargingProblem, content_type = "application/problem+json"),
         (status = 409, description = "`connector_unavailable` (with `connector_status`), `connector_reserved`, `charger_offline`, `charger_rejected`, `start_timeout` (with `wait_s`), `order_conflict`, `reservation_not_active`; `session_id` names the failed session when one was recorded", body = ChargingProblem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`", body = ApiProblem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`: the body must be application/json", body = ApiProblem, content_type = "application/problem+json"),
         (status = 422, description = "`limit_invalid` (with `field`) or `validation_failed`", body = ChargingProblem, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`", body = ApiProblem, content_type = "application/problem+json"),
         (status = 504, description = "`charger_timeout`: no answer to RemoteStartTransaction", body = ChargingProblem, content_type = "application/problem+json"),
+        (status = 503, description = "`unavailable`", body = ApiProblem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn start_session(
@@ -802,6 +805,7 @@ pub(crate) async fn start_session(
         (status = 403, description = "`insufficient_scope`", body = ApiProblem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`: unknown, or another partner's", body = ApiProblem, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`", body = ApiProblem, content_type = "application/problem+json"),
+        (status = 503, description = "`unavailable`", body = ApiProblem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn get_session(
@@ -862,6 +866,7 @@ fn decode_cursor(s: &str) -> Result<String, ApiError> {
         (status = 401, description = AUTH_ERRORS, body = ApiProblem, content_type = "application/problem+json"),
         (status = 403, description = "`insufficient_scope`", body = ApiProblem, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`", body = ApiProblem, content_type = "application/problem+json"),
+        (status = 503, description = "`unavailable`", body = ApiProblem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn list_sessions(
@@ -914,6 +919,7 @@ pub(crate) async fn list_sessions(
         (status = 409, description = "`session_not_active` (with `state`), `charger_offline`, `charger_rejected`", body = ChargingProblem, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`", body = ApiProblem, content_type = "application/problem+json"),
         (status = 504, description = "`charger_timeout`", body = ChargingProblem, content_type = "application/problem+json"),
+        (status = 503, description = "`unavailable`", body = ApiProblem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn stop_session(

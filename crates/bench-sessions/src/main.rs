@@ -13,8 +13,8 @@
 //!    and a final cost, every charger transaction stopped, every partner event written
 //!    (starting, started, completed per session), no session or transaction left open.
 //!
-//! `--smoke` runs small sizes in seconds and exits 1 when anything failed, for CI. Figures and
-//! how to read them: bench/README.md.
+//! `--smoke` runs small sizes in seconds and exits 1 when anything failed, for CI. How to run it
+//! and what the figures mean: crates/bench-sessions/README.md.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -165,9 +165,6 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     config.db.url = format!("sqlite://{}", dir.path().join("bench.db").display()).into();
     config.ocpp.call_timeout_s = 30;
     config.charging.sweep_interval_ms = 500;
-    if std::env::var("BENCH_NO_WORKER").is_ok() {
-        config.events.delivery_worker = false;
-    }
     config.validate()?;
     let app = Application::build(config).await?;
     let shared = app.shared().clone();
@@ -199,18 +196,24 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     println!(
         "bench-sessions: {chargers} simulated chargers ({connectors} connectors) on {addr}, 2 cores shared by server, chargers and client"
     );
-    let behaviour = Behaviour {
-        meter_interval: Duration::from_millis(args.meter_interval_ms),
+    // The latency phase's chargers report meter values once a minute, so that what is
+    // measured is the start path; the concurrent phase's report at the configured interval.
+    let all = chargers_from_network_json(&doc_json.to_string())?;
+    let split = args.samples.div_ceil(2).min(all.len());
+    let quiet = Behaviour {
+        meter_interval: Duration::from_secs(60),
         reconnect_delay: Duration::from_millis(200),
         ..Behaviour::default()
     };
-    let fleet = Fleet::spawn(
-        &format!("ws://{addr}/ocpp"),
-        chargers_from_network_json(&doc_json.to_string())?,
-        &behaviour,
-        Some(500),
-    )?;
+    let busy = Behaviour {
+        meter_interval: Duration::from_millis(args.meter_interval_ms),
+        ..quiet.clone()
+    };
+    let endpoint = format!("ws://{addr}/ocpp");
+    let latency_fleet = Fleet::spawn(&endpoint, all[..split].to_vec(), &quiet, Some(500))?;
+    let fleet = Fleet::spawn(&endpoint, all[split..].to_vec(), &busy, Some(500))?;
     let t = Instant::now();
+    latency_fleet.wait_all_booted(STEP_TIMEOUT).await?;
     fleet.wait_all_booted(STEP_TIMEOUT).await?;
     wait_connectors_available(&bench, chargers).await?;
     println!(
@@ -242,7 +245,7 @@ async fn run(args: &Args) -> anyhow::Result<()> {
         ms(latency.to_charging.max())
     );
     if args.sessions > 0 {
-        let many = concurrent_phase(&bench, &fleet, args).await?;
+        let many = concurrent_phase(&bench, &[&latency_fleet, &fleet], args).await?;
         println!("{} concurrent sessions:", args.sessions);
         println!(
             "  all {} started (202) in {:.2} s, all charging after {:.2} s; POST → 202 under that load p50 {:.1} ms p99 {:.1} ms",
@@ -253,8 +256,8 @@ async fn run(args: &Args) -> anyhow::Result<()> {
             ms(many.start_latency.value_at_quantile(0.99)),
         );
         println!(
-            "  metered {} s: {} meter-value updates reached the sessions ({:.0} Wh in all)",
-            args.meter_s, many.meter_updates, many.energy_wh
+            "  metered {} s: {} meter samples stored, {} session updates from them, {:.0} Wh delivered in all",
+            args.meter_s, many.meter_samples, many.meter_updates, many.energy_wh
         );
         println!(
             "  all stopped (202) in {:.2} s, all completed after {:.2} s",
@@ -262,19 +265,43 @@ async fn run(args: &Args) -> anyhow::Result<()> {
             many.completed.as_secs_f64()
         );
         println!(
-            "  nothing lost: {} completed with the charger's energy and a final cost, {} transactions stopped, {} session events (starting, started, completed each, in order), 0 open",
+            "  nothing lost: {} completed with the charger's energy, a final cost and one CDR each, {} transactions stopped, {} session events (starting, started, completed each, in order), 0 open",
             many.verified, many.transactions_stopped, many.events
         );
     }
+    latency_fleet.shutdown().await;
     fleet.shutdown().await;
     // Let the server record the chargers leaving before it closes its database.
     let deadline = Instant::now() + STEP_TIMEOUT;
-    while bench.shared.central.connected_count() > 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    while still_online(&bench).await? > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let _ = stop.send(());
     let _ = server.await;
     Ok(())
+}
+
+/// Connectors not yet marked offline.
+async fn still_online(bench: &Bench) -> anyhow::Result<usize> {
+    let mut page = openpile_core::page::PageRequest::first(500);
+    let mut online = 0;
+    loop {
+        let got = bench
+            .shared
+            .stores
+            .network
+            .list_connectors(&Default::default(), &page)
+            .await?;
+        online += got
+            .items
+            .iter()
+            .filter(|c| c.state.status != openpile_core::status::ConnectorStatus::Offline)
+            .count();
+        match got.next {
+            Some(next) => page.after = Some(next),
+            None => return Ok(online),
+        }
+    }
 }
 
 fn ms(us: u64) -> f64 {
@@ -606,6 +633,7 @@ struct Many {
     charging: Duration,
     start_latency: Histogram<u64>,
     meter_updates: i64,
+    meter_samples: usize,
     energy_wh: f64,
     stop_sent: Duration,
     completed: Duration,
@@ -614,7 +642,11 @@ struct Many {
     events: usize,
 }
 
-async fn concurrent_phase(bench: &Arc<Bench>, fleet: &Fleet, args: &Args) -> anyhow::Result<Many> {
+async fn concurrent_phase(
+    bench: &Arc<Bench>,
+    fleets: &[&Fleet],
+    args: &Args,
+) -> anyhow::Result<Many> {
     let offset = args.samples;
     let t0 = Instant::now();
     let mut tasks = Vec::new();
@@ -654,6 +686,7 @@ async fn concurrent_phase(bench: &Arc<Bench>, fleet: &Fleet, args: &Args) -> any
 
     // Nothing lost.
     let mut energy_wh = 0.0;
+    let mut meter_samples = 0;
     for id in &ids {
         let s = bench
             .shared
@@ -668,6 +701,13 @@ async fn concurrent_phase(bench: &Arc<Bench>, fleet: &Fleet, args: &Args) -> any
             .transactions
             .get_transaction(tx_id)
             .await?;
+        meter_samples += bench
+            .shared
+            .stores
+            .transactions
+            .transaction_samples(tx_id)
+            .await?
+            .len();
         let energy = tx.energy().context("no energy")?;
         ensure!(energy.0 > 0, "session {id} charged nothing");
         ensure!(
@@ -679,12 +719,23 @@ async fn concurrent_phase(bench: &Arc<Bench>, fleet: &Fleet, args: &Args) -> any
         let cost = s.cost.context("no cost")?;
         ensure!(cost.energy == energy, "session {id}: cost energy differs");
         ensure!(!s.review_required, "session {id} flagged for review");
+        let cdr = bench
+            .shared
+            .stores
+            .settlement
+            .get_cdr(&openpile_core::settlement::cdr::CdrId::for_session(&s.id))
+            .await
+            .with_context(|| format!("session {id} has no CDR"))?;
+        ensure!(
+            cdr.energy == energy && cdr.total == cost.total,
+            "session {id}: CDR differs from the session"
+        );
         energy_wh += energy.0 as f64;
     }
     let api_view = bench.get(&format!("/v1/sessions/{}", ids[0])).await?;
     ensure!(api_view["status"] == "completed" && api_view["cost"]["final"] == true);
-    let snapshot_stopped: u64 = fleet
-        .handles()
+    let handles: Vec<_> = fleets.iter().flat_map(|f| f.handles()).collect();
+    let snapshot_stopped: u64 = handles
         .iter()
         .map(|h| h.snapshot().transactions_stopped)
         .sum();
@@ -693,8 +744,7 @@ async fn concurrent_phase(bench: &Arc<Bench>, fleet: &Fleet, args: &Args) -> any
         snapshot_stopped == expected_stops,
         "chargers stopped {snapshot_stopped} transactions, expected {expected_stops}"
     );
-    let queued: usize = fleet
-        .handles()
+    let queued: usize = handles
         .iter()
         .map(|h| h.snapshot().queued_transaction_messages)
         .sum();
@@ -710,7 +760,7 @@ async fn concurrent_phase(bench: &Arc<Bench>, fleet: &Fleet, args: &Args) -> any
         "sessions left open"
     );
     let mut open = 0;
-    for h in fleet.handles() {
+    for h in &handles {
         open += bench
             .shared
             .stores
@@ -726,6 +776,7 @@ async fn concurrent_phase(bench: &Arc<Bench>, fleet: &Fleet, args: &Args) -> any
         charging,
         start_latency,
         meter_updates,
+        meter_samples,
         energy_wh,
         stop_sent,
         completed,

@@ -86,8 +86,8 @@ pub struct DeliveryConfig {
 impl Default for DeliveryConfig {
     fn default() -> Self {
         Self {
-            concurrency: 64,
-            per_endpoint: 8,
+            concurrency: 256,
+            per_endpoint: 16,
             lease: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(3),
             request_timeout: Duration::from_secs(10),

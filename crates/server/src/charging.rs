@@ -39,6 +39,7 @@ pub fn session_settings(config: &Config) -> SessionConfig {
         stop_retry: Duration::from_secs(c.stop_retry_s),
         max_reservation: Duration::from_secs(c.max_reservation_s),
         update_event_interval: Duration::from_secs(c.update_event_interval_s),
+        meter_write_interval: Duration::from_secs(c.meter_write_interval_s),
         timezone: config.local.tz(),
         ..SessionConfig::default()
     }

@@ -160,13 +160,14 @@ pub struct ChargingConfig {
     pub max_reservation_s: u64,
     pub stop_retry_s: u64,
     pub update_event_interval_s: u64,
+    pub meter_write_interval_s: u64,
     pub sweep_interval_ms: u64,
 }
 
 impl ChargingConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         let c = self;
-        let checks: [(&str, bool, &str); 6] = [
+        let checks: [(&str, bool, &str); 7] = [
             (
                 "charging.start_timeout_s",
                 (1..=3600).contains(&c.start_timeout_s),
@@ -190,6 +191,11 @@ impl ChargingConfig {
             (
                 "charging.update_event_interval_s",
                 c.update_event_interval_s <= 3600,
+                "must be at most 3600 seconds",
+            ),
+            (
+                "charging.meter_write_interval_s",
+                c.meter_write_interval_s <= 3600,
                 "must be at most 3600 seconds",
             ),
             (

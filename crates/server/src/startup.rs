@@ -22,12 +22,12 @@ use openpile_core::ids::{IdGenerator, UuidV7Ids};
 use openpile_core::partner::catalog::Catalog;
 use openpile_core::partner::ports::{PartnerStore, StationCatalog};
 use openpile_core::partner::service::{PartnerConfig, PartnerService};
-use openpile_core::settlement::ports::SettlementStore;
-use openpile_core::settlement::service::{SettlementConfig, SettlementService};
 use openpile_core::ports::{ChargerGateway, ChargerStore, NetworkStore, OperatorStore};
 use openpile_core::sessions::observe::{ObservedChargers, ObservedTransactions, SessionHooks};
 use openpile_core::sessions::ports::SessionStore;
 use openpile_core::sessions::service::{SessionDeps, SessionError, SessionService};
+use openpile_core::settlement::ports::SettlementStore;
+use openpile_core::settlement::service::{SettlementConfig, SettlementService};
 use openpile_ocpp16::{CentralSystem, Ocpp16Config};
 use openpile_store_sqlite::SqliteStore;
 use secrecy::ExposeSecret;
@@ -561,7 +561,7 @@ fn build_router(shared: &Shared) -> Router {
         ))
         .merge(openpile_admin::statements::router(
             openpile_admin::statements::StatementsAdminState {
-                admin: admin.clone(),
+                admin,
                 settlement: shared.settlement.clone(),
             },
         ))

@@ -173,6 +173,7 @@ macro_rules! store_contract_tests {
                 sessions_are_listed_per_partner_filtered_and_paged,
                 due_sessions_and_reservations_are_found_by_their_check_time,
                 reservations_get_ocpp_ids_and_hold_their_connector,
+                a_completion_writes_its_cdr_with_it_once,
             ];
             settlement: [
                 cdr_round_trips_and_lists_by_booking_time,

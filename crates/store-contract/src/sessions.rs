@@ -19,6 +19,10 @@ use openpile_core::sessions::ports::{
     Created, NewSession, ReservationUpdate, SessionQuery, SessionStore, SessionUpdate, constraints,
 };
 
+use openpile_core::pricing::{MeterSample as Reading, price_session};
+use openpile_core::settlement::cdr::{Cdr, CdrId, SessionCdr};
+use openpile_core::settlement::ports::SettlementStore;
+
 use crate::assert_conflict;
 use crate::fixtures::{TARIFF, at, charger_id, network, network_charger, number, seed, tariff_id};
 use crate::network::Store as NetworkAndChargers;
@@ -26,11 +30,17 @@ use crate::partners::new_application;
 
 /// The ports every function here needs.
 pub trait Store:
-    NetworkAndChargers + TransactionStore + PartnerStore + SessionStore + EventStore
+    NetworkAndChargers + TransactionStore + PartnerStore + SessionStore + EventStore + SettlementStore
 {
 }
-impl<S: NetworkAndChargers + TransactionStore + PartnerStore + SessionStore + EventStore> Store
-    for S
+impl<
+    S: NetworkAndChargers
+        + TransactionStore
+        + PartnerStore
+        + SessionStore
+        + EventStore
+        + SettlementStore,
+> Store for S
 {
 }
 
@@ -116,6 +126,7 @@ fn update(old: &ChargingSession, mut new: ChargingSession) -> SessionUpdate {
         release_binding: false,
         reservation: None,
         events: Vec::new(),
+        cdr: None,
     }
 }
 
@@ -635,4 +646,70 @@ pub async fn reservations_get_ocpp_ids_and_hold_their_connector<S: Store>(store:
         .unwrap()
         .unwrap();
     assert_eq!(found.id, b.id);
+}
+
+pub async fn a_completion_writes_its_cdr_with_it_once<S: Store>(store: S) {
+    setup(&store).await;
+    let s = session(1, "sess-1", "order-1", 1);
+    created(store.create_session(&new_session(s.clone())).await.unwrap());
+    let recorded = store
+        .start_transaction(&start(&s.id_tag, 1, 1))
+        .await
+        .unwrap();
+    let mut charging = s.clone();
+    charging.state = SessionState::Charging;
+    charging.transaction_id = Some(recorded.transaction_id);
+    charging.started_at = Some(at(1));
+    assert!(
+        store
+            .update_session(&update(&s, charging.clone()))
+            .await
+            .unwrap()
+    );
+    let charging = SessionStore::get_session(&store, &s.id).await.unwrap();
+
+    let priced = price_session(
+        &crate::fixtures::tariff(TARIFF),
+        openpile_core::partner::catalog::NETWORK_TZ,
+        &[
+            Reading {
+                at: at(1),
+                register: Wh(1000),
+            },
+            Reading {
+                at: at(61),
+                register: Wh(31_000),
+            },
+        ],
+        None,
+    );
+    let cdr = Cdr::for_session(SessionCdr {
+        session_id: s.id.clone(),
+        partner_id: s.partner_id.clone(),
+        partner_order_id: s.partner_order_id.clone(),
+        station_id: s.station_id.clone(),
+        charger_id: s.charger_id.clone(),
+        connector_id: s.connector_id.clone(),
+        started_at: at(1),
+        stopped_at: at(61),
+        meter_start: Wh(1000),
+        meter_stop: Wh(31_000),
+        tariff_id: s.tariff_id.clone(),
+        time_zone: "Asia/Shanghai".into(),
+        priced,
+        created_at: at(61),
+    })
+    .unwrap();
+    let mut done = charging.clone();
+    done.state = SessionState::Completed;
+    done.energy = Wh(30_000);
+    let mut u = update(&charging, done);
+    u.cdr = Some(cdr.clone());
+    assert!(store.update_session(&u).await.unwrap());
+    assert_eq!(
+        store.get_cdr(&CdrId::for_session(&s.id)).await.unwrap(),
+        cdr
+    );
+    // A stale completion writes nothing (and no second CDR).
+    assert!(!store.update_session(&u).await.unwrap());
 }

@@ -127,14 +127,8 @@ pub(crate) async fn emit(
     let id = event.id.to_string();
     let created = ts(event.created_at);
     let now = ts(now);
-    // The statements below read the table they insert into and return rows, for which SQLite
-    // builds temporary tables: in memory, not in a temporary file per event (measured: a file
-    // created and unlinked per status change). Belongs in the connection options (see the
-    // note in the crate docs); harmless to repeat.
-    sqlx::query("PRAGMA temp_store = MEMORY")
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
+    // The statements below build temporary tables; `connect` keeps them in memory
+    // (`temp_store`), not in a file made and deleted per event.
     sqlx::query(
         "INSERT INTO events (id, event_type, subject, data, created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -889,7 +883,11 @@ impl EventStore for SqliteStore {
             .map(|u| (u.2, u.3.as_str()))
             .collect();
         if !finished.is_empty() {
-            let at = ts(outcomes.iter().map(|o| o.attempt.at).max().unwrap_or_default());
+            let at = ts(outcomes
+                .iter()
+                .map(|o| o.attempt.at)
+                .max()
+                .unwrap_or_default());
             sqlx::query(
                 "UPDATE webhook_deliveries SET next_attempt_at = ?2 \
                  WHERE id IN (SELECT (SELECT q.id FROM webhook_deliveries q \

@@ -860,6 +860,11 @@ impl SessionStore for SqliteStore {
             // A reservation that moved on meanwhile is left as it is.
             apply_reservation(&mut tx, r).await?;
         }
+        if let Some(cdr) = &update.cdr {
+            // Exactly one per session: the completion that writes it happens once (the version
+            // check above), and `cdrs_session_key` refuses a second.
+            crate::settlement::insert_cdr(&mut tx, cdr).await?;
+        }
         emit_all(&mut tx, &update.events, s.partner_id.as_ref(), s.updated_at).await?;
         commit(tx).await?;
         Ok(true)

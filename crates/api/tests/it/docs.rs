@@ -15,7 +15,10 @@ fn schema_names_do_not_clash_with_the_admin_api() {
     let admin = schema_names(openpile_admin::openapi());
     let review = schema_names(openpile_admin::partners::openapi());
     assert!(api.contains("ApiProblem") && api.contains("StationInfo"));
-    let clash: Vec<_> = api.intersection(&admin).chain(api.intersection(&review)).collect();
+    let clash: Vec<_> = api
+        .intersection(&admin)
+        .chain(api.intersection(&review))
+        .collect();
     assert!(clash.is_empty(), "{clash:?}");
     let clash: Vec<_> = review
         .intersection(&admin)

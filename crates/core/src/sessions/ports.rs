@@ -15,6 +15,7 @@ use crate::ids::{ChargerId, ConnectorId, PartnerId, ReservationId, SessionId};
 use crate::page::{Page, PageRequest};
 use crate::session::SessionState;
 use crate::sessions::model::{ChargingSession, Reservation};
+use crate::settlement::cdr::Cdr;
 
 /// The constraint names a [`SessionStore`] reports (PostgreSQL's names for the same rules).
 pub mod constraints {
@@ -72,6 +73,8 @@ pub struct SessionUpdate {
     pub reservation: Option<ReservationUpdate>,
     /// Written with the change, for the session's partner.
     pub events: Vec<Event>,
+    /// The session's CDR, written with its completion (at most one per session).
+    pub cdr: Option<Cdr>,
 }
 
 /// A change of a reservation, written only at the expected version.

@@ -42,7 +42,7 @@ use crate::ports::{
     ChargerCommand, ChargerGateway, CommandReply, ConnectorFilter, ConnectorStatusChanged,
     GatewayError, NetworkStore,
 };
-use crate::pricing::{self, price_session};
+use crate::pricing::{self, PricedSession, price_session};
 use crate::reservation::ReservationState;
 use crate::session::{SessionState, StartFailure};
 use crate::sessions::events;
@@ -55,6 +55,7 @@ use crate::sessions::ports::{
     constraints,
 };
 use crate::sessions::watch::{Changes, first};
+use crate::settlement::cdr::{Cdr, SessionCdr, validate_order_id};
 use crate::status::{ChargePointStatus, ConnectorStatus};
 use crate::tariff::Tariff;
 
@@ -80,6 +81,9 @@ pub struct SessionConfig {
     /// At most one `session.updated` event per session per interval (meter values may come
     /// much more often).
     pub update_event_interval: Duration,
+    /// How stale a charging session's energy, power and running cost may get before meter
+    /// values are written to it (a limit reached is written at once).
+    pub meter_write_interval: Duration,
     /// The longest a start request may wait for the outcome (`wait_s`).
     pub max_wait: Duration,
     /// How long to let a charger process our answer to its StartTransaction before we stop a
@@ -98,6 +102,7 @@ impl Default for SessionConfig {
             stop_retry: Duration::from_secs(30),
             max_reservation: Duration::from_secs(u64::from(Reservation::DEFAULT_MAX_DURATION_S)),
             update_event_interval: Duration::from_secs(30),
+            meter_write_interval: Duration::from_secs(5),
             max_wait: Duration::from_secs(60),
             orphan_stop_delay: Duration::from_secs(1),
             timezone: chrono_tz::Asia::Shanghai,
@@ -428,6 +433,7 @@ impl SessionService {
             release_binding: false,
             reservation: None,
             events: Vec::new(),
+            cdr: None,
         }
     }
 
@@ -456,6 +462,18 @@ impl SessionService {
         samples: &[MeterSample],
         end: Option<(DateTime<Utc>, Wh)>,
     ) -> Option<SessionCost> {
+        let priced = self.price_raw(session, tx, samples, end).await?;
+        Some(SessionCost::from_priced(session.tariff_id.clone(), priced))
+    }
+
+    /// The tariff engine's result for the session (see [`SessionService::price`]).
+    async fn price_raw(
+        &self,
+        session: &ChargingSession,
+        tx: &ChargingTransaction,
+        samples: &[MeterSample],
+        end: Option<(DateTime<Utc>, Wh)>,
+    ) -> Option<PricedSession> {
         let tariff = self.tariff(&session.tariff_id, tx.started_at).await?;
         let mut points = vec![pricing::MeterSample {
             at: tx.started_at,
@@ -476,8 +494,41 @@ impl SessionService {
         if let Some((at, register)) = end {
             points.push(pricing::MeterSample { at, register });
         }
-        let priced = price_session(&tariff, self.config.timezone, &points, None);
-        Some(SessionCost::from_priced(session.tariff_id.clone(), priced))
+        Some(price_session(&tariff, self.config.timezone, &points, None))
+    }
+
+    /// The CDR of a session that has just completed (written with the completion, once).
+    fn cdr_of(
+        &self,
+        s: &ChargingSession,
+        tx: &ChargingTransaction,
+        stop: (DateTime<Utc>, Wh),
+        priced: PricedSession,
+        now: DateTime<Utc>,
+    ) -> Option<Cdr> {
+        let record = SessionCdr {
+            session_id: s.id.clone(),
+            partner_id: s.partner_id.clone(),
+            partner_order_id: s.partner_order_id.clone(),
+            station_id: s.station_id.clone(),
+            charger_id: s.charger_id.clone(),
+            connector_id: s.connector_id.clone(),
+            started_at: tx.started_at,
+            stopped_at: stop.0,
+            meter_start: tx.meter_start,
+            meter_stop: stop.1,
+            tariff_id: s.tariff_id.clone(),
+            time_zone: self.config.timezone.name().to_string(),
+            priced,
+            created_at: now,
+        };
+        match Cdr::for_session(record) {
+            Ok(cdr) => Some(cdr),
+            Err(e) => {
+                self.warn(format!("session {}: no CDR: {e}", s.id));
+                None
+            }
+        }
     }
 
     // ---- reads ---------------------------------------------------------------------------
@@ -649,22 +700,14 @@ impl SessionService {
         })
     }
 
-    /// Starts a session for a partner: the checks, the pending record, RemoteStartTransaction.
-    /// Returns the session `starting` (or already `charging`), or the failure, which is also
-    /// recorded on the session when one was created.
-    pub async fn start(&self, caller: &Caller, req: StartRequest) -> Result<Started, SessionError> {
-        validate_reference("partner_order_id", &req.partner_order_id)?;
-        if let Some(u) = &req.user_ref {
-            validate_reference("user_ref", u)?;
-        }
-        let limit = req.limit.as_ref().map(limit_of).transpose()?;
-        if let Some(existing) = self
-            .store
-            .session_of_order(&caller.partner_id, &req.partner_order_id)
-            .await?
-        {
-            return Self::replay(existing, &req, limit);
-        }
+    /// The checks before a session is recorded: the partner, the connector in its scope, a
+    /// reservation (its own is used, another's keeps it out), the connector's status and the
+    /// charger's connection.
+    async fn admit(
+        &self,
+        caller: &Caller,
+        req: &StartRequest,
+    ) -> Result<(Target, Option<Reservation>), SessionError> {
         self.check_partner(&caller.partner_id).await?;
         let target = self.target(caller, &req.connector_id).await?;
 
@@ -753,6 +796,34 @@ impl SessionService {
             );
         }
 
+        Ok((target, reservation))
+    }
+
+    /// Starts a session for a partner: the checks, the pending record, RemoteStartTransaction.
+    /// Returns the session `starting` (or already `charging`), or the failure, which is also
+    /// recorded on the session when one was created.
+    pub async fn start(&self, caller: &Caller, req: StartRequest) -> Result<Started, SessionError> {
+        validate_order_id("partner_order_id", &req.partner_order_id)?;
+        if let Some(u) = &req.user_ref {
+            validate_reference("user_ref", u)?;
+        }
+        let limit = req.limit.as_ref().map(limit_of).transpose()?;
+        // The checks come first; only when one fails is the order looked up, since the same
+        // order sent again must get the session recorded then, whatever the connector says now
+        // (on success, recording the session finds a replay anyway).
+        let (target, reservation) = match self.admit(caller, &req).await {
+            Ok(admitted) => admitted,
+            Err(e) => {
+                return match self
+                    .store
+                    .session_of_order(&caller.partner_id, &req.partner_order_id)
+                    .await?
+                {
+                    Some(existing) => Self::replay(existing, &req, limit),
+                    None => Err(e),
+                };
+            }
+        };
         let now = self.now();
         let id = SessionId::parse(self.ids.next())?;
         let id_tag = reservation
@@ -848,7 +919,7 @@ impl SessionService {
             Err(e) => Some(gateway_failure(&e)),
         };
         let session = match failure {
-            None => self.mark_starting(&created.id).await?,
+            None => self.mark_starting(created).await?,
             Some(f) => {
                 let s = self.fail_start(&created.id, f.reason, &f.detail).await?;
                 if s.state == SessionState::Failed {
@@ -870,9 +941,17 @@ impl SessionService {
 
     /// Pending → starting, after the charger accepted RemoteStartTransaction (a no-op when its
     /// StartTransaction came first).
-    async fn mark_starting(&self, id: &SessionId) -> Result<ChargingSession, SessionError> {
+    async fn mark_starting(
+        &self,
+        created: ChargingSession,
+    ) -> Result<ChargingSession, SessionError> {
+        let id = created.id.clone();
+        let mut known = Some(created);
         for _ in 0..MAX_ATTEMPTS {
-            let s = self.store.get_session(id).await?;
+            let s = match known.take() {
+                Some(s) => s,
+                None => self.store.get_session(&id).await?,
+            };
             let Ok(state) = s.state.apply(crate::session::SessionEvent::StartAccepted) else {
                 return Ok(s);
             };
@@ -1133,10 +1212,24 @@ impl SessionService {
         recorded: &StartRecorded,
     ) -> Result<(), SessionError> {
         if let Some(sid) = &recorded.verdict.session_id {
-            let tx = self
-                .transactions
-                .get_transaction(recorded.transaction_id)
-                .await?;
+            // The transaction as just recorded (no need to read it back).
+            let tx = ChargingTransaction {
+                id: recorded.transaction_id,
+                charger_id: start.charger_id.clone(),
+                connector: start.connector,
+                id_tag: start.id_tag.clone(),
+                tag_status: recorded.verdict.status,
+                session_id: Some(sid.clone()),
+                reservation_id: start.reservation_id,
+                meter_start: start.meter_start,
+                started_at: start.started_at,
+                meter_last: None,
+                meter_last_at: None,
+                meter_stop: None,
+                stopped_at: None,
+                stop_reason: None,
+                stop_id_tag: None,
+            };
             self.adopt_start(sid, &tx).await?;
             return Ok(());
         }
@@ -1233,6 +1326,8 @@ impl SessionService {
 
     /// MeterValues of a transaction: the session's energy, power, state of charge and running
     /// cost; a throttled `session.updated`; the limit, stopping the session when reached.
+    /// The session record is rewritten at most every `meter_write_interval` (chargers may
+    /// report every few seconds), except when a limit is reached or the charger is back.
     pub async fn on_meter_values(
         &self,
         report: &MeterReport,
@@ -1245,21 +1340,37 @@ impl SessionService {
         else {
             return Ok(());
         };
-        let Some(found) = self.store.session_of_transaction(tx_id).await? else {
+        let Some(mut s) = self.store.session_of_transaction(tx_id).await? else {
             return Ok(());
         };
+        if !matches!(s.state, SessionState::Charging | SessionState::Stopping) {
+            return Ok(());
+        }
         let tx = self.transactions.get_transaction(tx_id).await?;
+        let now = self.now();
+        let write_due =
+            s.cost.is_none() || now - s.updated_at >= chrono_of(self.config.meter_write_interval);
+        let energy_hit = matches!(
+            (s.limit, tx.energy()),
+            (Some(SessionLimit::EnergyWh(limit)), Some(e)) if e >= limit
+        );
+        let amount_limit = matches!(s.limit, Some(SessionLimit::Amount(_)));
+        let back = s.charger_offline_since.is_some() && self.gateway.is_connected(&s.charger_id);
+        if !(write_due || energy_hit || amount_limit || back) {
+            return Ok(());
+        }
         let samples = self.transactions.transaction_samples(tx_id).await?;
         let (power, soc) = latest_power_and_soc(&samples);
         let end = tx.meter_last.zip(tx.meter_last_at).map(|(wh, at)| (at, wh));
-        let cost = self.price(&found, &tx, &samples, end).await;
+        let cost = self.price(&s, &tx, &samples, end).await;
         let mut limit_reached = false;
-        for _ in 0..MAX_ATTEMPTS {
-            let s = self.store.get_session(&found.id).await?;
-            if !matches!(s.state, SessionState::Charging | SessionState::Stopping) {
-                return Ok(());
+        for attempt in 0..MAX_ATTEMPTS {
+            if attempt > 0 {
+                s = self.store.get_session(&s.id).await?;
+                if !matches!(s.state, SessionState::Charging | SessionState::Stopping) {
+                    return Ok(());
+                }
             }
-            let now = self.now();
             let mut next = s.clone();
             next.meter_last = tx.meter_last.or(s.meter_last);
             next.metered_at = tx.meter_last_at.or(s.metered_at);
@@ -1274,15 +1385,18 @@ impl SessionService {
                 next.cost = cost.clone();
             }
             // Meter values prove the charger is back (they may be ones it queued offline).
-            let back =
-                s.charger_offline_since.is_some() && self.gateway.is_connected(&s.charger_id);
             if back {
                 next.charger_offline_since = None;
             }
-            let due = s
-                .updated_event_at
-                .is_none_or(|t| now - t >= chrono_of(self.config.update_event_interval));
-            let emit = due || back;
+            let reached = next.state == SessionState::Charging
+                && next.stop_requested_at.is_none()
+                && next.limit.is_some_and(|l| l.reached(&next, now));
+            if !(write_due || reached || back) {
+                return Ok(());
+            }
+            let emit = back
+                || s.updated_event_at
+                    .is_none_or(|t| now - t >= chrono_of(self.config.update_event_interval));
             if emit {
                 next.updated_event_at = Some(now);
             }
@@ -1291,15 +1405,12 @@ impl SessionService {
                 update.events = events::updated(&update.session, now);
             }
             if self.write(&update).await? {
-                let s = &update.session;
-                limit_reached = s.state == SessionState::Charging
-                    && s.stop_requested_at.is_none()
-                    && s.limit.is_some_and(|l| l.reached(s, now));
+                limit_reached = reached;
                 break;
             }
         }
         if limit_reached {
-            let id = found.id.clone();
+            let id = s.id.clone();
             self.spawn(move |me| async move {
                 if let Err(e) = me.request_stop(&id, StopRequester::Limit).await {
                     me.warn(format!("session {id} reached its limit; stop failed: {e}"));
@@ -1341,9 +1452,12 @@ impl SessionService {
             return Ok(Some(found));
         };
         let samples = self.transactions.transaction_samples(tx.id).await?;
-        let cost = self
-            .price(&found, tx, &samples, Some((stopped_at, meter_stop)))
+        let priced = self
+            .price_raw(&found, tx, &samples, Some((stopped_at, meter_stop)))
             .await;
+        let cost = priced
+            .clone()
+            .map(|p| SessionCost::from_priced(found.tariff_id.clone(), p));
         let charger_reason = tx.stop_reason.unwrap_or(StopReason::Local);
         for _ in 0..MAX_ATTEMPTS {
             let s = self.store.get_session(&found.id).await?;
@@ -1394,6 +1508,9 @@ impl SessionService {
             }
             let mut update = self.plain_update(&s, next);
             update.events = events::completed(&update.session, now);
+            update.cdr = priced
+                .clone()
+                .and_then(|p| self.cdr_of(&s, tx, (stopped_at, meter_stop), p, now));
             if self.write(&update).await? {
                 return Ok(Some(update.session));
             }
@@ -1686,13 +1803,20 @@ impl SessionService {
             ),
             None => (None, Vec::new()),
         };
-        let cost = match &tx {
-            Some(tx) => {
-                let end = tx.meter_last.zip(tx.meter_last_at).map(|(wh, at)| (at, wh));
-                self.price(&s, tx, &samples, end).await
-            }
-            None => None,
+        // Priced up to the last meter value we have (the start's, if none came).
+        let last = tx.as_ref().map(|tx| {
+            (
+                tx.meter_last_at.unwrap_or(tx.started_at),
+                tx.meter_last.unwrap_or(tx.meter_start),
+            )
+        });
+        let priced = match (&tx, last) {
+            (Some(tx), Some(end)) => self.price_raw(&s, tx, &samples, Some(end)).await,
+            _ => None,
         };
+        let cost = priced
+            .clone()
+            .map(|p| SessionCost::from_priced(s.tariff_id.clone(), p));
         for _ in 0..MAX_ATTEMPTS {
             let s = self.store.get_session(id).await?;
             let Ok(state) = s
@@ -1704,7 +1828,11 @@ impl SessionService {
             let now = self.now();
             let mut next = s.clone();
             next.state = state;
-            next.stopped_at = Some(s.metered_at.or(s.charger_offline_since).unwrap_or(now));
+            next.stopped_at = Some(
+                last.map(|(at, _)| at)
+                    .or(s.charger_offline_since)
+                    .unwrap_or(now),
+            );
             next.stop_reason = Some(SessionStopReason::ConnectionLost);
             next.power = None;
             if let Some(c) = &cost {
@@ -1718,6 +1846,10 @@ impl SessionService {
             ));
             let mut update = self.plain_update(&s, next);
             update.events = events::completed(&update.session, now);
+            update.cdr = match (&tx, last, priced.clone()) {
+                (Some(tx), Some(stop), Some(p)) => self.cdr_of(&s, tx, stop, p, now),
+                _ => None,
+            };
             if self.write(&update).await? {
                 return Ok(true);
             }
@@ -1748,7 +1880,7 @@ impl SessionService {
         caller: &Caller,
         req: ReserveRequest,
     ) -> Result<Reserved, SessionError> {
-        validate_reference("partner_order_id", &req.partner_order_id)?;
+        validate_order_id("partner_order_id", &req.partner_order_id)?;
         let max = i64::try_from(self.config.max_reservation.as_secs()).unwrap_or(i64::MAX);
         let duration_s = u32::try_from(req.duration_s)
             .ok()

@@ -6,5 +6,4 @@
 #![allow(clippy::unwrap_used)]
 
 mod delivery;
-mod probe;
 mod support;

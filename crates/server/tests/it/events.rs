@@ -470,6 +470,24 @@ async fn the_stream_delivers_live_resumes_after_last_event_id_and_beats() {
     .problem(429, "rate_limited");
 }
 
+#[tokio::test]
+async fn a_stream_ends_when_its_token_expires() {
+    let app = TestApp::builder()
+        .with_config(|c: &mut Config| {
+            c.partners.access_token_ttl_s = 2;
+            c.events.stream_heartbeat_s = 1;
+        })
+        .spawn()
+        .await;
+    app.import_demo().await;
+    let admin = app.login_admin().await;
+    let p = Api::of(&app).partner(&admin, 1, None).await;
+    let mut stream = SseReader::open(&app, "/v1/events/stream", &p.sandbox, None).await;
+    let end = stream.event().await;
+    assert_eq!(end.event.as_deref(), Some("error"), "{end:?}");
+    assert!(end.data.contains("invalid_token"), "{end:?}");
+}
+
 /// A webhook receiver on 127.0.0.1:0: answers 200 (or the status queued for the next requests)
 /// and keeps what it got.
 #[derive(Clone, Default)]

@@ -19,7 +19,10 @@ fn schemathesis_available() -> bool {
         .is_ok_and(|o| o.status.success());
     if !ok {
         let msg = "schemathesis is not installed (pip install -r tests/python/requirements.txt)";
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true and {msg}");
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true and {msg}"
+        );
         eprintln!("\n*** SKIPPED: {msg} ***\n");
     }
     ok
@@ -103,7 +106,9 @@ async fn the_partner_api_conforms_to_its_published_document() {
             ])
             .args(["--phases", "examples,coverage,fuzzing"])
             .args(["--max-examples", "30", "--seed", "20261128", "--no-shrink"])
-            .args(["--workers", "2"])
+            // One worker: hypothesis's source cache is not thread-safe ("AST constructor recursion
+            // depth mismatch" under several workers).
+            .args(["--workers", "1"])
             .output()
             .expect("schemathesis runs")
     })

@@ -80,6 +80,7 @@ pub fn fast_config(c: &mut Config) {
     c.charging.max_reservation_s = 120;
     c.charging.stop_retry_s = 1;
     c.charging.update_event_interval_s = 0;
+    c.charging.meter_write_interval_s = 0;
     c.charging.sweep_interval_ms = 50;
     c.events.delivery_worker = false;
 }
@@ -557,6 +558,23 @@ async fn a_session_starts_charges_is_metered_stops_and_completes_with_its_cost_p
         .sum();
     assert_eq!(fees + money(&cost["idle_fee"]), money(&cost["total"]));
     assert!(money(&cost["total"]) > 0);
+
+    // Exactly one CDR, written with the completion, with the same figures.
+    let cdr = env
+        .shared
+        .stores
+        .settlement
+        .get_cdr(&openpile_core::settlement::cdr::CdrId::for_session(
+            &openpile_core::ids::SessionId::parse(&sid).unwrap(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(cdr.energy.0, energy);
+    assert_eq!(
+        format!("{:.2}", cdr.total.amount()),
+        cost["total"].as_str().unwrap()
+    );
+    assert_eq!(cdr.partner_order_id.as_deref(), Some("ORD-1"));
 
     // The partner learnt every step as events, in order.
     let types = env.event_types(&p, &format!("session:{sid}")).await;
