@@ -588,7 +588,7 @@ async fn measure(args: &Args, server: Server, ids: &[String]) -> anyhow::Result<
         .saturating_sub(driver_cpu0);
     println!("[{name}] done; server log: {}", server.log.display());
     drop(chargers);
-    server.stop();
+    drop(server);
     // Let the dropped chargers' sockets close before the next server starts.
     tokio::task::yield_now().await;
     Ok(out)

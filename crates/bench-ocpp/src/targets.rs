@@ -115,9 +115,12 @@ impl Server {
             .env("OPENPILE__LOG__FILTER", &opts.log_filter)
             .env_remove("RUST_LOG")
             .envs(opts.env.iter().map(|(k, v)| (k, v)));
-        let (child, line) = spawn_and_wait(cmd, &log, |line| line.contains("serving HTTP"))?;
-        let addr = listen_addr(&line)
-            .with_context(|| format!("no address in the start-up line {line:?}"))?;
+        let (mut child, line) = spawn_and_wait(cmd, &log, |line| line.contains("serving HTTP"))?;
+        let Some(addr) = listen_addr(&line) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("no address in the start-up line {line:?}");
+        };
         Ok(Server {
             name: "OpenPile",
             child,
@@ -210,9 +213,12 @@ impl Server {
         }
         Ok(Some(wrong))
     }
+}
 
-    /// Stops the server (SIGKILL: nothing is measured after this).
-    pub fn stop(mut self) {
+impl Drop for Server {
+    /// Stops the server (SIGKILL: nothing is measured after this). A server never outlives
+    /// the benchmark, whatever path ends the run.
+    fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
