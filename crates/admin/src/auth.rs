@@ -16,7 +16,8 @@ use utoipa::ToSchema;
 
 use crate::error::{AdminError, Problem};
 use crate::extract::JsonBody;
-use crate::{AdminState, audit, secrets};
+use crate::{AdminState, audit};
+use openpile_secrets as secrets;
 
 /// An authenticated operator, found by the bearer token of the request.
 #[derive(Debug, Clone)]

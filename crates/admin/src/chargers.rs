@@ -20,7 +20,8 @@ use crate::auth::OperatorAuth;
 use crate::error::{AdminError, Problem, StoreResultExt as _};
 use crate::extract::{DecimalText, IdPath, JsonBody, PageDto, PageParams, QueryParams, parse_json};
 use crate::stations::{live_station, rename};
-use crate::{AdminState, audit, secrets};
+use crate::{AdminState, audit};
+use openpile_secrets as secrets;
 
 /// A charger as the operator writes it (create and full update).
 #[derive(Debug, Deserialize, ToSchema)]

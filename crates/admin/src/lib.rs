@@ -21,7 +21,6 @@ pub mod connectors;
 pub mod error;
 pub mod extract;
 pub mod partners;
-pub mod secrets;
 pub mod statements;
 pub mod stations;
 pub mod tariffs;

@@ -360,10 +360,7 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
 
     let stores = Stores::open(&db).await?;
     openpile_server::demo::import_network(&stores).await?;
-    let hash = openpile_admin::secrets::hash_password_with(
-        PASSWORD,
-        openpile_admin::secrets::HashCost::Light,
-    )?;
+    let hash = openpile_secrets::hash_password_with(PASSWORD, openpile_secrets::HashCost::Light)?;
     stores
         .operators
         .create_operator(

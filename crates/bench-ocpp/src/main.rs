@@ -30,8 +30,8 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use futures_util::StreamExt as _;
 use hdrhistogram::Histogram;
-use openpile_admin::secrets::HashCost;
 use openpile_core::status::ConnectorStatus;
+use openpile_secrets::HashCost;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 

@@ -12,10 +12,10 @@ use std::sync::mpsc as std_mpsc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use openpile_admin::secrets::HashCost;
 use openpile_core::page::PageRequest;
 use openpile_core::ports::ConnectorFilter;
 use openpile_core::status::ConnectorStatus;
+use openpile_secrets::HashCost;
 use openpile_server::startup::Stores;
 use serde_json::{Value, json};
 

@@ -24,12 +24,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail, ensure};
 use clap::Parser;
 use hdrhistogram::Histogram;
-use openpile_admin::secrets::HashCost;
 use openpile_core::event::{EventType, FeedKey, FeedQuery};
 use openpile_core::ids::{ChargerId, PartnerId, SessionId};
 use openpile_core::operator::{Email, OperatorRole};
 use openpile_core::partner::credential::Environment;
 use openpile_core::session::SessionState;
+use openpile_secrets::HashCost;
 use openpile_server::config::{Config, LogConfig, LogFormat};
 use openpile_server::startup::{Application, Shared};
 use openpile_sim::{Behaviour, Fleet, chargers_from_network_json};
@@ -327,7 +327,7 @@ async fn partner(
             now,
         )
         .await?;
-    let (op, sha) = openpile_admin::secrets::new_token();
+    let (op, sha) = openpile_secrets::new_token();
     shared
         .stores
         .operators

@@ -25,7 +25,8 @@ use crate::form::FormData;
 use crate::i18n::{Lang, Messages, fill};
 use crate::nav::{Permission, allows};
 use crate::page::{Chrome, render, url_encode};
-use crate::{ConsoleState, audit, cookie, secrets};
+use crate::{ConsoleState, audit, cookie};
+use openpile_secrets as secrets;
 
 pub(crate) const SESSION_COOKIE: &str = "openpile_console";
 const LOGIN_COOKIE: &str = "openpile_console_login";
@@ -382,7 +383,7 @@ pub(crate) async fn login(
         .filter(|a| !a.disabled)
         .map(|a| a.password_hash.clone());
     let password = form.get("password").to_owned();
-    if !secrets::verify_password_blocking(password, phc).await {
+    if !secrets::verify_account_password(password, phc).await {
         if let Some(until) = state.lockout.record_failure(&lock_key, now) {
             audit::record(
                 &state,
@@ -401,7 +402,7 @@ pub(crate) async fn login(
         return again(StatusCode::UNAUTHORIZED, t.login_failed.to_owned(), key);
     }
     let Some(account) = account else {
-        // verify_password_blocking never matches without an account.
+        // verify_account_password never matches without an account.
         return again(StatusCode::UNAUTHORIZED, t.login_failed.to_owned(), key);
     };
     state.lockout.record_success(&lock_key);

@@ -21,7 +21,7 @@ use crate::nav::{Permission, Screen};
 use crate::network::{all_connectors, charger_id};
 use crate::nonce::{Proceed, claim_form};
 use crate::page::{Chrome, render};
-use crate::secrets;
+use openpile_secrets as secrets;
 
 /// `GET /console/chargers/{id}/commands` and `…/password`: the forms live on the charger page.
 pub(crate) async fn back_to_charger(Path(id): Path<String>) -> Response {

@@ -37,7 +37,6 @@ mod network;
 mod nonce;
 mod page;
 mod portal;
-mod secrets;
 mod tariffs;
 
 use std::sync::Arc;

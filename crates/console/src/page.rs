@@ -14,7 +14,7 @@ use crate::auth::Staff;
 use crate::error::ConsoleError;
 use crate::i18n::{Lang, Messages};
 use crate::nav::{self, NavLink, Screen};
-use crate::secrets;
+use openpile_secrets as secrets;
 
 /// The logged-in operator, as the header shows them.
 #[derive(Debug, Clone)]

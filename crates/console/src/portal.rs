@@ -191,7 +191,7 @@ fn safe_next(next: &str) -> String {
 fn form_key(headers: &HeaderMap) -> (String, bool) {
     match cookie::get(headers, FORM_COOKIE) {
         Some(k) => (k, false),
-        None => (crate::secrets::random_token(), true),
+        None => (openpile_secrets::random_token(), true),
     }
 }
 
@@ -469,7 +469,7 @@ fn apply_page(
             action: "/portal/apply",
             new_account: true,
             csrf: csrf::token(&key, Purpose::PortalLogin),
-            nonce: crate::secrets::random_token(),
+            nonce: openpile_secrets::random_token(),
             d,
             errors,
             reason: None,
@@ -653,7 +653,7 @@ fn resubmit_page(
             action: "/portal/application",
             new_account: false,
             csrf: session.csrf(),
-            nonce: crate::secrets::random_token(),
+            nonce: openpile_secrets::random_token(),
             d,
             errors,
             reason: app.rejection_reason().map(str::to_owned),

@@ -7,12 +7,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use openpile_admin::secrets;
 use openpile_core::clock::{Clock as _, SystemClock};
 use openpile_core::error::StoreError;
 use openpile_core::ids::{IdGenerator as _, UuidV7Ids};
 use openpile_core::operator::{AuditEntry, Email, OperatorRole, validate_password};
 use openpile_import::ImportErrors;
+use openpile_secrets as secrets;
 use secrecy::ExposeSecret as _;
 
 use crate::config::{Config, ConfigError, ConfigSources, LogFormat};

@@ -10,7 +10,6 @@
 use std::fmt;
 use std::net::SocketAddr;
 
-use openpile_admin::secrets::{self, HashCost};
 use openpile_core::error::CoreError;
 use openpile_core::error::StoreError;
 use openpile_core::operator::{AuditEntry, Email, OperatorRole};
@@ -18,6 +17,7 @@ use openpile_core::page::PageRequest;
 use openpile_core::partner::application::ApplicationInput;
 use openpile_core::partner::credential::Environment;
 use openpile_core::ports::ImportSummary;
+use openpile_secrets::{self as secrets, HashCost};
 
 use crate::import::{self, ImportFailure};
 use crate::startup::{Application, Shared, StartupError, Stores};

@@ -7,10 +7,10 @@ use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use openpile_admin::secrets::{self, HashCost, HashError};
 use openpile_core::error::StoreError;
 use openpile_core::ports::ImportSummary;
 use openpile_import::{ExistingNetwork, ImportDocument, ImportErrors, ReferenceTarget};
+use openpile_secrets::{self as secrets, HashCost, HashError};
 
 use crate::startup::Stores;
 

@@ -7,11 +7,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use openpile_admin::secrets::{self, HashCost};
 use openpile_core::clock::{Clock as _, SystemClock};
 use openpile_core::ids::{IdGenerator as _, UuidV7Ids};
 use openpile_core::operator::{Email, OperatorAccount, OperatorRole};
 use openpile_core::ports::ImportSummary;
+use openpile_secrets::{self as secrets, HashCost};
 use openpile_server::config::Config;
 use openpile_server::demo;
 use openpile_server::startup::{Application, Stores};

@@ -281,7 +281,7 @@ async fn operator(store: &SqliteStore, now: DateTime<Utc>) -> String {
         )
         .await
         .unwrap();
-    let (token, sha) = openpile_admin::secrets::new_token();
+    let (token, sha) = openpile_secrets::new_token();
     store
         .create_operator_token(&sha, "op-1", now, now + TimeDelta::days(365))
         .await

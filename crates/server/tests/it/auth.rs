@@ -1,8 +1,8 @@
 //! Operator login, bearer tokens (expired, revoked, unknown) and role checks.
 
 use chrono::{TimeDelta, Utc};
-use openpile_admin::secrets;
 use openpile_core::operator::OperatorRole;
+use openpile_secrets as secrets;
 use openpile_testkit::{TEST_PASSWORD, TestApp};
 use reqwest::Method;
 use serde_json::json;

@@ -87,7 +87,7 @@ async fn import_writes_a_valid_file_and_reports_counts() {
         .charger_credentials(&openpile_core::ids::ChargerId::parse("CP-1").unwrap())
         .await
         .unwrap();
-    assert!(openpile_admin::secrets::verify_password(
+    assert!(openpile_secrets::verify_password(
         "imported-pw-123",
         &creds.password_hash.unwrap()
     ));
@@ -276,7 +276,7 @@ async fn create_user_generates_a_password_once_and_refuses_duplicates() {
         .find_operator_by_email(&Email::parse("chief@example.com").unwrap())
         .await
         .unwrap();
-    assert!(openpile_admin::secrets::verify_password(
+    assert!(openpile_secrets::verify_password(
         &password,
         &account.password_hash
     ));

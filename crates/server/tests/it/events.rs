@@ -797,11 +797,8 @@ async fn kill_9_during_heavy_delivery_loses_no_event() {
     openpile_server::demo::import_network(&stores)
         .await
         .unwrap();
-    let hash = openpile_admin::secrets::hash_password_with(
-        PASSWORD,
-        openpile_admin::secrets::HashCost::Light,
-    )
-    .unwrap();
+    let hash =
+        openpile_secrets::hash_password_with(PASSWORD, openpile_secrets::HashCost::Light).unwrap();
     stores
         .operators
         .create_operator(

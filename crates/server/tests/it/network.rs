@@ -3,8 +3,8 @@
 
 use std::collections::BTreeSet;
 
-use openpile_admin::secrets;
 use openpile_core::ids::ChargerId;
+use openpile_secrets as secrets;
 use openpile_testkit::TestApp;
 use reqwest::Method;
 use serde_json::{Value, json};

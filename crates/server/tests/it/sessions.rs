@@ -400,7 +400,7 @@ async fn operator_token(shared: &Shared) -> String {
         )
         .await
         .unwrap();
-    let (token, sha) = openpile_admin::secrets::new_token();
+    let (token, sha) = openpile_secrets::new_token();
     shared
         .stores
         .operators

@@ -181,7 +181,7 @@ async fn finance_token(env: &Env) -> String {
         )
         .await
         .unwrap();
-    let (token, sha) = openpile_admin::secrets::new_token();
+    let (token, sha) = openpile_secrets::new_token();
     shared
         .stores
         .operators
@@ -703,7 +703,7 @@ async fn finance_admin(env: &Env) -> String {
         )
         .await
         .unwrap();
-    let (token, sha) = openpile_admin::secrets::new_token();
+    let (token, sha) = openpile_secrets::new_token();
     env.shared
         .stores
         .operators

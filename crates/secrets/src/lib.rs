@@ -62,7 +62,7 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
 
 /// A hash of a password nobody knows, checked against when an e-mail is unknown so that a
 /// login takes as long whether or not the account exists.
-pub(crate) fn dummy_hash() -> &'static str {
+pub fn dummy_hash() -> &'static str {
     static DUMMY: LazyLock<String> = LazyLock::new(|| {
         hash_password(&generate_password(24)).unwrap_or_else(|_| {
             // A fixed valid hash still costs a full verification.
@@ -73,13 +73,13 @@ pub(crate) fn dummy_hash() -> &'static str {
 }
 
 /// Argon2 costs tens of milliseconds of CPU: run it off the async workers.
-pub(crate) async fn hash_password_blocking(password: String) -> Result<String, HashError> {
+pub async fn hash_password_blocking(password: String) -> Result<String, HashError> {
     tokio::task::spawn_blocking(move || hash_password(&password))
         .await
         .map_err(|e| HashError(e.to_string()))?
 }
 
-pub(crate) async fn verify_password_blocking(password: String, phc: String) -> bool {
+pub async fn verify_password_blocking(password: String, phc: String) -> bool {
     tokio::task::spawn_blocking(move || verify_password(&password, &phc))
         .await
         .unwrap_or(false)
@@ -102,11 +102,24 @@ pub fn generate_password(len: usize) -> String {
 /// A new bearer token (32 random bytes, base64url) and the SHA-256 hex under which it is
 /// stored. The token itself is shown once and never stored.
 pub fn new_token() -> (String, String) {
-    let mut bytes = [0u8; 32];
-    rand::fill(&mut bytes);
-    let token = URL_SAFE_NO_PAD.encode(bytes);
+    let token = random_token();
     let hash = token_sha256(&token);
     (token, hash)
+}
+
+/// 256 random bits, base64url: a bearer token, session id or CSRF key.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::fill(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Checks a sign-in against an account that may not exist (`phc: None`): an unknown account is
+/// verified against a dummy hash, so both cases cost the same and answer `false`.
+pub async fn verify_account_password(password: String, phc: Option<String>) -> bool {
+    let known = phc.is_some();
+    let phc = phc.unwrap_or_else(|| dummy_hash().to_owned());
+    verify_password_blocking(password, phc).await && known
 }
 
 /// The stored form of a token. A fast hash is right here: tokens carry 256 bits of randomness,
@@ -118,6 +131,13 @@ pub fn token_sha256(token: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_unknown_account_never_verifies() {
+        assert!(!verify_account_password("anything".into(), None).await);
+        let h = hash_password_with("correct horse battery", HashCost::Light).unwrap();
+        assert!(verify_account_password("correct horse battery".into(), Some(h)).await);
+    }
 
     #[test]
     fn hashes_verify_only_the_right_password() {
