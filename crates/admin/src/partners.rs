@@ -19,7 +19,7 @@ use openpile_core::money::parse_plain_decimal;
 use openpile_core::operator::OperatorRole;
 use openpile_core::partner::application::{Application, ApplicationStatus, DecisionOutcome};
 use openpile_core::partner::contract::{
-    Contract, RateLimit, RevenueShare, SettlementCycle, StationScope,
+    Contract, RateLimit, RevenueShare, SettlementCycle, ShareRate, StationScope,
 };
 use openpile_core::partner::credential::{Partner, ScopeSet};
 use openpile_core::partner::service::PartnerService;
@@ -106,23 +106,48 @@ fn require_reviewer(auth: &OperatorAuth) -> Result<(), AdminError> {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({
     "station_scope": {"kind": "list", "station_ids": ["SH-0001", "SH-0002"]},
-    "revenue_share": "0.05",
+    "revenue_share": {"electricity": "0", "service": "0.10", "idle": "0"},
     "rate_limit": {"requests_per_second": 50, "burst": 100},
     "settlement_cycle": "monthly",
     "scopes": ["stations:read", "charging:write", "events:read", "settlement:write"]
 }))]
 pub struct ContractTermsInput {
     pub station_scope: StationScopeInput,
-    /// The partner's share of session revenue, a fraction 0–1 with at most 4 decimals
-    /// (`"0.05"` is 5 %). A string keeps it exact.
-    #[schema(value_type = String, example = "0.05")]
-    pub revenue_share: DecimalText,
+    /// The partner's commission on each fee its users pay, in force from approval; later
+    /// changes are scheduled with `POST /admin/v1/partners/{id}/settlement-terms`.
+    pub revenue_share: RevenueShareInput,
     pub rate_limit: RateLimitInput,
     /// `daily`, `weekly` or `monthly`.
     pub settlement_cycle: String,
     /// Scopes of the production credentials; all four when absent.
     #[serde(default)]
     pub scopes: Option<Vec<String>>,
+}
+
+/// The revenue share: per fee, the fraction 0–1 (at most 4 decimals, as a string to keep it
+/// exact) that the partner keeps as its commission; the operator is due the rest. The example:
+/// the partner keeps 10 % of the service fee and passes on every electricity and idle fee.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"electricity": "0", "service": "0.10", "idle": "0"}))]
+pub struct RevenueShareInput {
+    #[schema(value_type = String, example = "0")]
+    pub electricity: DecimalText,
+    #[schema(value_type = String, example = "0.10")]
+    pub service: DecimalText,
+    #[schema(value_type = String, example = "0")]
+    pub idle: DecimalText,
+}
+
+/// The revenue share as stored: the partner's commission rate on each fee.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevenueShareView {
+    #[schema(example = "0")]
+    pub electricity: String,
+    #[schema(example = "0.1")]
+    pub service: String,
+    #[schema(example = "0")]
+    pub idle: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -174,7 +199,7 @@ pub struct ContractTerms {
     /// `all`, or the station ids.
     #[schema(value_type = Object)]
     pub station_scope: serde_json::Value,
-    pub revenue_share: String,
+    pub revenue_share: RevenueShareView,
     pub rate_limit: RateLimitView,
     pub settlement_cycle: &'static str,
     pub scopes: Vec<&'static str>,
@@ -195,7 +220,11 @@ fn contract_terms(c: &Contract) -> ContractTerms {
                 "station_ids": station_ids.iter().map(StationId::as_str).collect::<Vec<_>>(),
             }),
         },
-        revenue_share: c.revenue_share.value().to_string(),
+        revenue_share: RevenueShareView {
+            electricity: c.revenue_share.electricity.to_string(),
+            service: c.revenue_share.service.to_string(),
+            idle: c.revenue_share.idle.to_string(),
+        },
         rate_limit: RateLimitView {
             requests_per_second: c.rate_limit.requests_per_second,
             burst: c.rate_limit.burst,
@@ -326,6 +355,22 @@ pub struct ApprovalResult {
 
 // ---- contract validation ----------------------------------------------------------------------
 
+/// The per-fee rates, each a fraction 0–1 with at most 4 decimals; errors name the fee
+/// (`contract.revenue_share.service`).
+fn revenue_share(input: &RevenueShareInput) -> Result<RevenueShare, AdminError> {
+    let rate = |fee: &str, text: &DecimalText| {
+        let field = format!("revenue_share.{fee}");
+        parse_plain_decimal(&field, &text.0)
+            .and_then(|d| ShareRate::new(&field, d))
+            .map_err(|e| AdminError::validation(format!("contract.{}", e.field), e.reason))
+    };
+    Ok(RevenueShare::per_fee(
+        rate("electricity", &input.electricity)?,
+        rate("service", &input.service)?,
+        rate("idle", &input.idle)?,
+    ))
+}
+
 async fn contract(
     state: &PartnersAdminState,
     t: ContractTermsInput,
@@ -379,9 +424,7 @@ async fn contract(
     let within = |e: openpile_core::error::ValidationError| {
         AdminError::validation(format!("contract.{}", e.field), e.reason)
     };
-    let revenue_share = parse_plain_decimal("revenue_share", &t.revenue_share.0)
-        .and_then(RevenueShare::new)
-        .map_err(within)?;
+    let revenue_share = revenue_share(&t.revenue_share)?;
     let rate_limit =
         RateLimit::new(t.rate_limit.requests_per_second, t.rate_limit.burst).map_err(within)?;
     let settlement_cycle = SettlementCycle::parse(&t.settlement_cycle).map_err(within)?;
@@ -664,6 +707,51 @@ mod tests {
         ] {
             assert!(paths.contains_key(p), "missing {p}");
         }
+    }
+
+    #[test]
+    fn the_revenue_share_is_a_rate_per_fee() {
+        let input = |v: serde_json::Value| serde_json::from_value::<RevenueShareInput>(v);
+        let share = revenue_share(
+            &input(serde_json::json!({"electricity": "0", "service": "0.10", "idle": "0"}))
+                .unwrap(),
+        )
+        .unwrap();
+        assert!(share.electricity.value().is_zero());
+        assert_eq!(share.service.to_string(), "0.1");
+        // The old single rate, a missing or unknown fee: refused as JSON.
+        for bad in [
+            serde_json::json!("0.05"),
+            serde_json::json!({"electricity": "0", "service": "0.1"}),
+            serde_json::json!({"electricity": "0", "service": "0.1", "idle": "0", "tip": "0"}),
+        ] {
+            assert!(input(bad.clone()).is_err(), "{bad}");
+        }
+        // A bad rate names its fee.
+        for (v, field) in [
+            (
+                serde_json::json!({"electricity": "0", "service": "1.5", "idle": "0"}),
+                "contract.revenue_share.service",
+            ),
+            (
+                serde_json::json!({"electricity": "0.00001", "service": "0", "idle": "0"}),
+                "contract.revenue_share.electricity",
+            ),
+            (
+                serde_json::json!({"electricity": "0", "service": "0", "idle": "-0.1"}),
+                "contract.revenue_share.idle",
+            ),
+        ] {
+            let err = revenue_share(&input(v).unwrap()).unwrap_err();
+            assert!(format!("{err:?}").contains(field), "{err:?}");
+        }
+        // The documented example is the issue's: 10 % of the service fee, 0 % of electricity.
+        let doc = serde_json::to_value(openapi()).unwrap();
+        let example = &doc["components"]["schemas"]["ContractTermsInput"]["example"];
+        assert_eq!(
+            example["revenue_share"],
+            serde_json::json!({"electricity": "0", "service": "0.10", "idle": "0"})
+        );
     }
 
     #[test]

@@ -18,14 +18,14 @@ use chrono::{DateTime, NaiveDate, Utc};
 use openpile_core::ids::PartnerId;
 use openpile_core::money::{Money, parse_plain_decimal};
 use openpile_core::operator::OperatorRole;
-use openpile_core::partner::contract::RevenueShare;
+use openpile_core::partner::contract::ShareRate;
 use openpile_core::settlement::cdr::{Cdr, CdrKind};
 use openpile_core::settlement::dispute::{Resolution, ResolutionKind};
 use openpile_core::settlement::ports::{ItemFilter, StatementFilter, StoredItem, StoredReport};
 use openpile_core::settlement::reconcile::Category;
 use openpile_core::settlement::service::SettlementService;
 use openpile_core::settlement::statement::{Statement, StatementLine, StatementState};
-use openpile_core::settlement::terms::{SettlementTerms, TermsSchedule};
+use openpile_core::settlement::terms::{FeeSplit, SettlementTerms, TermsSchedule};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
@@ -149,6 +149,29 @@ pub struct TotalsDto {
     pub total: String,
     pub commission: String,
     pub due_to_operator: String,
+    /// `commission` per fee.
+    pub commission_by_fee: FeeSplitDto,
+    /// `due_to_operator` per fee: each fee less its commission.
+    pub due_to_operator_by_fee: FeeSplitDto,
+}
+
+/// An amount per fee (CNY, two decimals).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FeeSplitDto {
+    #[schema(example = "0.00")]
+    pub electricity: String,
+    #[schema(example = "1.24")]
+    pub service: String,
+    #[schema(example = "0.00")]
+    pub idle: String,
+}
+
+fn fee_split(f: &FeeSplit) -> FeeSplitDto {
+    FeeSplitDto {
+        electricity: money(f.electricity),
+        service: money(f.service),
+        idle: money(f.idle),
+    }
 }
 
 /// Revenue-share terms: the partner's commission rate on each fee.
@@ -248,6 +271,8 @@ fn statement_dto(st: &Statement, report: Option<&StoredReport>) -> StatementDto 
             total: money(t.total),
             commission: money(t.commission),
             due_to_operator: money(t.due_to_operator),
+            commission_by_fee: fee_split(&t.commission_by_fee),
+            due_to_operator_by_fee: fee_split(&t.due_to_operator_by_fee),
         },
         terms: terms_dto(&st.terms),
         latest_report: report.map(report_dto),
@@ -276,6 +301,8 @@ pub struct LineDto {
     pub total: String,
     pub commission: String,
     pub due_to_operator: String,
+    pub commission_by_fee: FeeSplitDto,
+    pub due_to_operator_by_fee: FeeSplitDto,
     pub late: bool,
 }
 
@@ -296,6 +323,8 @@ fn line_dto(l: StatementLine) -> LineDto {
         total: money(c.total),
         commission: money(l.commission),
         due_to_operator: money(l.due_to_operator),
+        commission_by_fee: fee_split(&l.commission_by_fee),
+        due_to_operator_by_fee: fee_split(&l.due_to_operator_by_fee),
         late: l.late,
     }
 }
@@ -430,7 +459,7 @@ pub struct CreditRequestBody {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"effective_from": "2026-04-01T00:00:00+08:00", "partner_share_of_electricity": "0", "partner_share_of_service": "0.10", "partner_share_of_idle": "0.10"}))]
 pub struct TermsRequest {
-    /// Sessions starting at or after this use these terms.
+    /// Sessions starting at or after this use these terms; must not be in the past.
     pub effective_from: DateTime<Utc>,
     /// Fractions 0–1, at most 4 decimals: the partner's commission on each fee.
     #[schema(value_type = String)]
@@ -896,7 +925,9 @@ pub(crate) async fn get_terms(
     Ok(Json(terms_dto(&terms)))
 }
 
-/// Adds revenue-share terms from a time on (not before the end of the latest statement).
+/// Schedules revenue-share terms from a future time on (not in the past, nor before the end of
+/// the latest statement). Sessions that start from then on are settled under them; sessions
+/// that started before keep the terms they started under, even on the same statement.
 #[utoipa::path(
     post,
     path = "/admin/v1/partners/{id}/settlement-terms",
@@ -918,9 +949,9 @@ pub(crate) async fn put_terms(
     JsonBody(body): JsonBody<TermsRequest>,
 ) -> Result<Json<Vec<TermsDto>>, AdminError> {
     require_finance(&auth)?;
-    let share = |field: &str, t: &DecimalText| -> Result<RevenueShare, AdminError> {
+    let share = |field: &str, t: &DecimalText| -> Result<ShareRate, AdminError> {
         parse_plain_decimal(field, &t.0)
-            .and_then(RevenueShare::new)
+            .and_then(|d| ShareRate::new(field, d))
             .map_err(|e| AdminError::validation(field, e.reason))
     };
     let terms = SettlementTerms {

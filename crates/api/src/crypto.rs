@@ -1,16 +1,11 @@
-//! The Open API's implementation of core's [`CredentialCrypto`]: argon2id for applicant
-//! passwords (run on the blocking pool), SHA-256 for client secrets and access tokens (256 bits
-//! from the OS CSPRNG each, so a fast digest is safe and keeps token checks cheap), base64url
-//! text for what is shown to partners.
+//! The Open API's implementation of core's [`CredentialCrypto`], on the workspace's one secrets
+//! crate ([`openpile_secrets`]): argon2id for applicant passwords (run on the blocking pool),
+//! SHA-256 for client secrets and access tokens (256 bits from the OS CSPRNG each, so a fast
+//! digest is safe and keeps token checks cheap), base64url text for what is shown to partners.
 
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use argon2::{Algorithm, Argon2, Params, Version};
 use async_trait::async_trait;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use openpile_core::partner::ports::{CredentialCrypto, CryptoError};
-use sha2::{Digest, Sha256};
+use openpile_secrets::{self as secrets, HashCost};
 
 /// How much an applicant password hash costs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -22,7 +17,16 @@ pub enum PasswordCost {
     Light,
 }
 
-/// argon2id + SHA-256 + the OS random source.
+impl PasswordCost {
+    fn hash_cost(self) -> HashCost {
+        match self {
+            Self::Standard => HashCost::Standard,
+            Self::Light => HashCost::Light,
+        }
+    }
+}
+
+/// argon2id + SHA-256 + the OS random source, as every other face hashes.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ApiCrypto {
     pub password_cost: PasswordCost,
@@ -32,56 +36,30 @@ impl ApiCrypto {
     pub fn new(password_cost: PasswordCost) -> Self {
         Self { password_cost }
     }
-
-    fn argon(self) -> Result<Argon2<'static>, CryptoError> {
-        Ok(match self.password_cost {
-            PasswordCost::Standard => Argon2::default(),
-            PasswordCost::Light => Argon2::new(
-                Algorithm::Argon2id,
-                Version::V0x13,
-                Params::new(1024, 1, 1, None).map_err(|e| CryptoError(Box::new(e)))?,
-            ),
-        })
-    }
 }
 
 #[async_trait]
 impl CredentialCrypto for ApiCrypto {
     fn random_secret(&self) -> String {
-        let mut bytes = [0u8; 32];
-        rand::fill(&mut bytes);
-        URL_SAFE_NO_PAD.encode(bytes)
+        secrets::random_token()
     }
 
     fn digest(&self, value: &str) -> String {
-        hex::encode(Sha256::digest(value.as_bytes()))
+        secrets::token_sha256(value)
     }
 
     async fn hash_password(&self, password: &str) -> Result<String, CryptoError> {
-        let argon = self.argon()?;
+        let cost = self.password_cost.hash_cost();
         let password = password.to_owned();
-        tokio::task::spawn_blocking(move || {
-            argon
-                .hash_password(password.as_bytes())
-                .map(|h| h.to_string())
-                .map_err(|e| CryptoError(e.to_string().into()))
-        })
-        .await
-        .map_err(|e| CryptoError(Box::new(e)))?
+        tokio::task::spawn_blocking(move || secrets::hash_password_with(&password, cost))
+            .await
+            .map_err(|e| CryptoError(Box::new(e)))?
+            .map_err(|e| CryptoError(Box::new(e)))
     }
 
     async fn verify_password(&self, password: &str, hash: &str) -> bool {
-        let (password, hash) = (password.to_owned(), hash.to_owned());
-        tokio::task::spawn_blocking(move || {
-            // The parameters stored in the PHC string decide the cost, whatever ours are.
-            PasswordHash::new(&hash).is_ok_and(|parsed| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
-            })
-        })
-        .await
-        .unwrap_or(false)
+        // The parameters stored in the PHC string decide the cost, whatever ours are.
+        secrets::verify_password_blocking(password.to_owned(), hash.to_owned()).await
     }
 }
 
@@ -94,9 +72,13 @@ mod tests {
         let c = ApiCrypto::new(PasswordCost::Light);
         let h = c.hash_password("correct horse battery").await.unwrap();
         assert!(h.starts_with("$argon2id$"));
+        assert!(h.contains("m=1024,t=1"), "{h}");
         assert!(c.verify_password("correct horse battery", &h).await);
         assert!(!c.verify_password("correct horse battery!", &h).await);
         assert!(!c.verify_password("x", "not a hash").await);
+        // A hash made by the shared crate (as the CLI and import make them) verifies here.
+        let standard = secrets::hash_password("correct horse battery").unwrap();
+        assert!(c.verify_password("correct horse battery", &standard).await);
     }
 
     #[test]

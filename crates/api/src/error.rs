@@ -13,6 +13,8 @@ use axum::response::{IntoResponse, Response};
 use openpile_core::error::{CoreError, StoreError, ValidationError};
 use openpile_core::partner::credential::Scope;
 use openpile_core::partner::service::AuthError;
+
+use crate::sessions::ChargingCode;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -27,6 +29,7 @@ pub enum ErrorCode {
     BadRequest,
     InvalidQuery,
     InvalidCursor,
+    CursorExpired,
     ValidationFailed,
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -38,6 +41,7 @@ pub enum ErrorCode {
     PartnerSuspended,
     InsufficientScope,
     NotFound,
+    MethodNotAllowed,
     Conflict,
     InvalidState,
     RateLimited,
@@ -52,10 +56,11 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 24] = [
+    pub const ALL: [ErrorCode; 26] = [
         Self::BadRequest,
         Self::InvalidQuery,
         Self::InvalidCursor,
+        Self::CursorExpired,
         Self::ValidationFailed,
         Self::PayloadTooLarge,
         Self::UnsupportedMediaType,
@@ -67,6 +72,7 @@ impl ErrorCode {
         Self::PartnerSuspended,
         Self::InsufficientScope,
         Self::NotFound,
+        Self::MethodNotAllowed,
         Self::Conflict,
         Self::InvalidState,
         Self::RateLimited,
@@ -100,6 +106,12 @@ impl ErrorCode {
                 S::BAD_REQUEST,
                 "Invalid cursor",
                 "The `cursor` was not issued by this list (or by this list with these filters' order).",
+            ),
+            Self::CursorExpired => (
+                "cursor_expired",
+                S::GONE,
+                "Cursor expired",
+                "The events after the feed cursor (`after`, `Last-Event-ID`) were purged (retention, 7 days by default): start again with `after=0` and resynchronise statuses from `/v1/connector-statuses`. Also the `code` of an SSE `event: error` that ends a stream which fell behind.",
             ),
             Self::ValidationFailed => (
                 "validation_failed",
@@ -165,7 +177,13 @@ impl ErrorCode {
                 "not_found",
                 S::NOT_FOUND,
                 "Not found",
-                "The object does not exist or is outside the partner's scope (never 403, so scope does not leak).",
+                "The object does not exist or is outside the partner's scope (never 403, so scope does not leak); also a path that is no route.",
+            ),
+            Self::MethodNotAllowed => (
+                "method_not_allowed",
+                S::METHOD_NOT_ALLOWED,
+                "Method not allowed",
+                "The path exists but not with this HTTP method.",
             ),
             Self::Conflict => (
                 "conflict",
@@ -238,11 +256,14 @@ impl ErrorCode {
         self.describe().1
     }
 
-    /// The table as Markdown, for the OpenAPI description.
+    /// The one table of the API description, as Markdown: every code the Open API answers
+    /// with, the general ones and then the charging ones ([`ChargingCode`]), which have their
+    /// own problem shape but share this vocabulary.
     pub fn markdown_table() -> String {
         let mut out = String::from("| code | HTTP | when |\n|---|---|---|\n");
-        for c in Self::ALL {
-            let (code, status, _, when) = c.describe();
+        let general = Self::ALL.into_iter().map(Self::describe);
+        let charging = ChargingCode::ALL.into_iter().map(ChargingCode::describe);
+        for (code, status, _, when) in general.chain(charging) {
             out.push_str(&format!("| `{code}` | {} | {when} |\n", status.as_u16()));
         }
         out

@@ -692,7 +692,13 @@ pub mod catalogue {
         /// `local`, `remote`, `ev_disconnected`, `connection_lost`, a limit reached, …
         #[schema(example = "remote")]
         pub stop_reason: String,
+        /// The final cost: the figures of the session's CDR.
         pub cost: CostBreakdown,
+        /// The session's CDR (`GET /v1/cdrs/{id}`), written with the completion; null only
+        /// when no tariff could price the session (flagged for operator review).
+        pub cdr_id: Option<String>,
+        /// The idle (occupancy) charge on the CDR, when one applies.
+        pub idle: Option<crate::cdrs::IdleView>,
     }
 
     /// Why a session could not start.
@@ -780,15 +786,141 @@ pub mod catalogue {
         pub decided_at: DateTime<Utc>,
     }
 
-    /// `partner.credentials_rotated`.
+    /// `partner.credentials_rotated`: a new client secret was issued (never the secret itself).
     #[derive(Debug, Serialize, ToSchema)]
     pub struct CredentialsRotatedData {
         pub partner_id: String,
         pub client_id: String,
         pub environment: EnvironmentName,
+        /// The new secret's id, as listed by `GET /v1/credentials`.
+        pub secret_id: String,
         pub rotated_at: DateTime<Utc>,
-        /// Until when the previous secret still works.
+        /// Until when the previous secret still works; `null` when there was none (a
+        /// credential's first secret).
         pub previous_secret_expires_at: Option<DateTime<Utc>>,
+        /// Secrets still in an earlier rotation's grace period: they stopped working now.
+        pub revoked_secret_ids: Vec<String>,
+    }
+
+    /// `partner.credentials_revoked`: a client secret stopped working at once, with every
+    /// token issued with it.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct CredentialsRevokedData {
+        pub partner_id: String,
+        pub client_id: String,
+        pub environment: EnvironmentName,
+        pub secret_id: String,
+        pub revoked_at: DateTime<Utc>,
+    }
+
+    /// Where a statement is.
+    #[derive(Debug, Serialize, ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum StatementStateName {
+        Draft,
+        Reported,
+        Reconciled,
+        Disputed,
+        Confirmed,
+        Settled,
+    }
+
+    /// An amount per fee, decimal CNY.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct EventFeeSplit {
+        #[schema(example = "0.00")]
+        pub electricity: String,
+        #[schema(example = "1.24")]
+        pub service: String,
+        #[schema(example = "0.00")]
+        pub idle: String,
+    }
+
+    /// A statement's totals when the event was written (decimal CNY, energy in Wh).
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct EventStatementTotals {
+        /// Session CDRs.
+        pub sessions: u64,
+        /// Credit CDRs.
+        pub credits: u64,
+        /// Wh.
+        pub energy: i64,
+        pub electricity_fee: String,
+        pub service_fee: String,
+        pub idle_fee: String,
+        pub total: String,
+        /// Your commission under the revenue-share terms.
+        pub commission: String,
+        /// `total − commission`.
+        pub due_to_operator: String,
+        pub commission_by_fee: EventFeeSplit,
+        pub due_to_operator_by_fee: EventFeeSplit,
+    }
+
+    /// The tolerance a reconciliation applied.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct EventTolerance {
+        /// Wh.
+        pub energy: i64,
+        /// Decimal CNY.
+        pub amount: String,
+    }
+
+    /// Counts per category of a reconciliation, and the sums compared.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct EventReconciliationSummary {
+        pub tolerance: EventTolerance,
+        pub report_lines: u64,
+        pub our_orders: u64,
+        pub matched: u64,
+        pub energy_mismatch: u64,
+        pub amount_mismatch: u64,
+        pub missing_on_partner: u64,
+        pub missing_on_operator: u64,
+        pub duplicate: u64,
+        /// Wh.
+        pub our_energy: i64,
+        /// Wh.
+        pub their_energy: i64,
+        pub our_amount: String,
+        pub their_amount: String,
+        /// `their_amount − our_amount`.
+        pub difference: String,
+    }
+
+    /// The credit CDR a `statement.credit_issued` event reports.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct EventStatementCredit {
+        pub cdr_id: String,
+        /// The CDR it corrects.
+        pub original_cdr_id: String,
+        /// Negative: a refund (decimal CNY).
+        #[schema(example = "-1.00")]
+        pub total: String,
+        pub reason: String,
+    }
+
+    /// Every `statement.*` event: the statement as it stands after the change. Production feed
+    /// only. `statement.issued`: closed, report now; `statement.reconciled` / `disputed`: your
+    /// report was reconciled (`reconciliation` has the counts); `statement.credit_issued`: a
+    /// dispute resolution put a credit CDR on it (`credit`); `statement.confirmed`: payment is
+    /// due; `statement.settled`: paid (`payment_reference`).
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct StatementEventData {
+        pub statement_id: String,
+        pub partner_id: String,
+        /// `2026-03` for a month; the first day for daily and weekly periods.
+        #[schema(example = "2026-03")]
+        pub period: String,
+        pub state: StatementStateName,
+        pub totals: EventStatementTotals,
+        /// For `reconciled` and `disputed`.
+        pub reconciliation: Option<EventReconciliationSummary>,
+        /// For `credit_issued`.
+        pub credit: Option<EventStatementCredit>,
+        /// For `settled` (and after).
+        pub payment_reference: Option<String>,
+        pub at: DateTime<Utc>,
     }
 
     /// `webhook.disabled`: the endpoint kept failing and was disabled; `PUT /v1/webhook` with
@@ -835,6 +967,23 @@ pub mod catalogue {
             EventType::PartnerCredentialsRotated => {
                 ("CredentialsRotatedData", "A client secret was rotated")
             }
+            EventType::PartnerCredentialsRevoked => {
+                ("CredentialsRevokedData", "A client secret was revoked")
+            }
+            EventType::StatementIssued => (
+                "StatementEventData",
+                "A statement was closed and awaits your report",
+            ),
+            EventType::StatementReconciled => {
+                ("StatementEventData", "Your report matched the statement")
+            }
+            EventType::StatementDisputed => ("StatementEventData", "Your report has discrepancies"),
+            EventType::StatementCreditIssued => (
+                "StatementEventData",
+                "A credit CDR was put on the statement",
+            ),
+            EventType::StatementConfirmed => ("StatementEventData", "The statement was confirmed"),
+            EventType::StatementSettled => ("StatementEventData", "The statement was paid"),
             EventType::WebhookDisabled => (
                 "WebhookDisabledData",
                 "The webhook was disabled for failing",
@@ -864,6 +1013,8 @@ pub mod catalogue {
             ReservationUsedData,
             ApplicationDecidedData,
             CredentialsRotatedData,
+            CredentialsRevokedData,
+            StatementEventData,
             WebhookDisabledData,
             WebhookTestData
         );
@@ -899,7 +1050,7 @@ pub mod catalogue {
                     ))),
             )
             .required("created_at")
-            .property("subject", string("Ordering key: `connector:<id>`, `session:<id>`, `reservation:<id>` or `partner:<id>`"))
+            .property("subject", string("Ordering key: `connector:<id>`, `session:<id>`, `reservation:<id>`, `statement:<id>` or `partner:<id>`"))
             .required("subject")
             .property("data", RefOr::Ref(utoipa::openapi::Ref::from_schema_name(payload)))
             .required("data");
@@ -1075,6 +1226,18 @@ mod tests {
                     total: money,
                     currency: Currency::Cny,
                 },
+                cdr_id: Some(openpile_core::settlement::cdr::CdrId::for_session(
+                    &openpile_core::ids::SessionId::parse("s-1").unwrap(),
+                )),
+                idle: Some(openpile_core::pricing::IdleCharge {
+                    minutes: 3,
+                    price_per_minute: openpile_core::money::UnitPrice::new(
+                        "price",
+                        rust_decimal::Decimal::new(5000, 4),
+                    )
+                    .unwrap(),
+                    fee: money,
+                }),
             }),
             EventType::SessionFailed => EventData::SessionFailed(SessionFailedData {
                 session,
@@ -1117,10 +1280,27 @@ mod tests {
                 data: CredentialsRotatedData {
                     client_id: "prd_x".into(),
                     environment: Environment::Production,
+                    secret_id: "sec-2".into(),
                     rotated_at: at(),
                     previous_secret_expires_at: Some(at()),
+                    revoked_secret_ids: vec!["sec-0".into()],
                 },
             },
+            EventType::PartnerCredentialsRevoked => EventData::CredentialsRevoked {
+                partner_id,
+                data: CredentialsRevokedData {
+                    client_id: "prd_x".into(),
+                    environment: Environment::Production,
+                    secret_id: "sec-1".into(),
+                    revoked_at: at(),
+                },
+            },
+            EventType::StatementIssued
+            | EventType::StatementReconciled
+            | EventType::StatementDisputed
+            | EventType::StatementCreditIssued
+            | EventType::StatementConfirmed
+            | EventType::StatementSettled => statement_sample(t, partner_id, money),
             EventType::WebhookDisabled => EventData::WebhookDisabled {
                 partner_id,
                 data: WebhookDisabledData {
@@ -1139,6 +1319,58 @@ mod tests {
                 },
             },
         }
+    }
+
+    /// A statement event of type `t`, with every optional part filled so that the schema check
+    /// sees every field.
+    fn statement_sample(t: EventType, partner_id: PartnerId, money: Money) -> EventData {
+        use openpile_core::settlement::cdr::CdrId;
+        use openpile_core::settlement::events::{
+            StatementCredit, StatementEvent, StatementEventData, StatementEventKind,
+        };
+        use openpile_core::settlement::reconcile::{ReconciliationSummary, Tolerance};
+        use openpile_core::settlement::statement::{StatementState, StatementTotals};
+        let kind = StatementEventKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == t.as_str())
+            .unwrap();
+        EventData::Statement(Box::new(StatementEvent {
+            kind,
+            data: StatementEventData {
+                statement_id: openpile_core::ids::StatementId::parse("st1").unwrap(),
+                partner_id,
+                period: "2026-03".into(),
+                state: StatementState::Disputed,
+                totals: StatementTotals {
+                    total: money,
+                    ..Default::default()
+                },
+                reconciliation: Some(ReconciliationSummary {
+                    tolerance: Tolerance::default(),
+                    report_lines: 2,
+                    our_orders: 2,
+                    matched: 1,
+                    energy_mismatch: 0,
+                    amount_mismatch: 1,
+                    missing_on_partner: 0,
+                    missing_on_operator: 0,
+                    duplicate: 0,
+                    our_energy: openpile_core::energy::Wh(1500),
+                    their_energy: openpile_core::energy::Wh(1500),
+                    our_amount: money,
+                    their_amount: money,
+                    difference: Money::ZERO,
+                }),
+                credit: Some(StatementCredit {
+                    cdr_id: CdrId::parse("CR-1").unwrap(),
+                    original_cdr_id: CdrId::parse("s1").unwrap(),
+                    total: money,
+                    reason: "r".into(),
+                }),
+                payment_reference: Some("PAY-1".into()),
+                at: at(),
+            },
+        }))
     }
 
     fn keys(v: &Value) -> BTreeSet<String> {
@@ -1174,6 +1406,11 @@ mod tests {
                     .and_then(|n| schemas.get(n));
                 if let Some(values) = target.and_then(|s| s["enum"].as_array()) {
                     assert!(values.contains(value), "{t}.{field}: {value}");
+                }
+                // Nested objects (a statement's totals, a reconciliation summary) are documented
+                // field for field too.
+                if let (Some(nested), true) = (target, value.is_object()) {
+                    assert_eq!(keys(value), keys(&nested["properties"]), "{t}.{field}");
                 }
             }
         }

@@ -37,7 +37,21 @@ pub mod stations;
 pub mod webhooks;
 
 use ratelimit::{PublicLimits, RateLimiter};
-use sessions::ChargingErrors;
+
+/// The getting-started guide (`docs/getting-started.md`), served at `/getting-started` from the
+/// binary, so the walkthrough matches the server it comes from.
+pub const GETTING_STARTED: &str = include_str!("../../../docs/getting-started.md");
+
+/// `GET /getting-started`: the guide as Markdown (readable as plain text, renderable anywhere).
+async fn getting_started() -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/markdown; charset=utf-8",
+        )],
+        GETTING_STARTED,
+    )
+}
 
 /// Bodies of the Open API are small JSON documents; 64 KiB leaves room and bounds the work a
 /// request can cause.
@@ -75,6 +89,7 @@ impl ApiState {
 pub fn router(state: ApiState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
+        .route("/getting-started", get(getting_started))
         .route("/oauth/token", post(oauth::token))
         .route(
             "/v1/partner-applications",
@@ -138,7 +153,7 @@ pub fn api_doc() -> utoipa::openapi::OpenApi {
 #[openapi(
     info(
         title = "OpenPile Open API",
-        description = "The partner API of the OpenPile charge point operator platform.",
+        description = "The partner API of the OpenPile charge point operator platform. A walkthrough with `curl`, from applying to settlement: [`/getting-started`](/getting-started).",
     ),
     paths(
         oauth::token,
@@ -172,7 +187,9 @@ pub fn api_doc() -> utoipa::openapi::OpenApi {
         reservations::cancel_reservation,
     ),
     components(schemas(error::ApiProblem, sessions::ChargingProblem)),
-    modifiers(&Security, &ErrorTable, &EventCatalogue, &ChargingErrors),
+    // The charging codes are part of `ErrorTable`'s one table (not `sessions::ChargingErrors`,
+    // which would print them a second time).
+    modifiers(&Security, &ErrorTable, &EventCatalogue),
     tags(
         (name = "oauth", description = "OAuth 2.0 client credentials (RFC 6749 §4.4). Tokens live 2 hours by default and die at once when their secret is revoked or the partner suspended."),
         (name = "onboarding", description = "Apply, follow the review, correct and resubmit. Applicant endpoints take HTTP Basic with the application's e-mail and password, or a bearer token of the same partner."),
@@ -244,13 +261,14 @@ impl utoipa::Modify for EventCatalogue {
     }
 }
 
-/// Publishes the error code table in the description and as the `code` enum of problems.
+/// Publishes the one error code table (every code the Open API answers with) in the
+/// description and in the problem schema, and the general codes as the `code` enum of problems.
 struct ErrorTable;
 
 impl utoipa::Modify for ErrorTable {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let text = format!(
-            "Every error of the Open API (`/v1`, `/oauth/token`) is an RFC 9457 `application/problem+json` document with a stable `code`; the token endpoint answers RFC 6749 §5.2 JSON (`error`, `error_description`) with the same members besides. Every response carries `X-Request-Id` (echoed when sent).\n\n{}",
+            "Every error of the Open API (`/v1`, `/oauth/token`) is an RFC 9457 `application/problem+json` document with a stable `code` from the table below; the token endpoint answers RFC 6749 §5.2 JSON (`error`, `error_description`) with the same members besides. Every response carries `X-Request-Id` (echoed when sent).\n\nCharging failures (sessions and reservations: the codes from `connector_not_found` on) carry the failed session's `session_id` (or `reservation_id`) when one was recorded and `connector_status` for a busy connector; the same code is kept on the session (`failure.code`). An event stream that must end says why in an SSE `event: error` whose `data` is `{{\"code\": …}}` with a code of this table.\n\n{}",
             error::ErrorCode::markdown_table()
         );
         let base = openapi.info.description.clone().unwrap_or_default();

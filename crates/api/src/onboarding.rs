@@ -403,7 +403,9 @@ pub struct NotificationView {
     pub kind: &'static str,
     pub subject: String,
     pub body: String,
-    /// `not_configured` (recorded only), `pending`, `sent` or `failed`.
+    /// `not_configured` (recorded only), `pending`, `sent` or `failed`. A failed e-mail is
+    /// tried again with backoff (5 attempts in all by default); it stays `failed` only if the
+    /// last attempt failed too. Subject and body are in Chinese and English.
     #[schema(example = "not_configured")]
     pub email_status: &'static str,
     pub created_at: DateTime<Utc>,

@@ -3,12 +3,17 @@
 //! burst. In memory, per process: with several nodes each enforces the limit on its share.
 //! Also two small fixed limits on unauthenticated work that costs an argon2 hash (sign-in
 //! attempts per e-mail, new applications overall), so they cannot be used to burn CPU.
+//!
+//! Every partner request refused for its rate limit is also counted in core's
+//! [`RateLimitHits`] when the server hands one in (`with_hits`): the operator console shows
+//! the counts, and sharing a core type keeps the two faces independent of each other.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use openpile_core::ids::PartnerId;
+use openpile_core::ops::RateLimitHits;
 use openpile_core::partner::contract::RateLimit;
 use openpile_core::partner::credential::Environment;
 
@@ -62,6 +67,8 @@ pub struct RateLimiter {
     partners: Mutex<HashMap<(PartnerId, Environment), Bucket>>,
     public: Mutex<HashMap<String, Bucket>>,
     limits: PublicLimits,
+    /// Where refusals of partner requests are counted, when anyone reads them.
+    hits: Option<Arc<RateLimitHits>>,
 }
 
 fn seconds_to_retry(d: Duration) -> u64 {
@@ -78,7 +85,15 @@ impl RateLimiter {
             partners: Mutex::new(HashMap::new()),
             public: Mutex::new(HashMap::new()),
             limits,
+            hits: None,
         }
+    }
+
+    /// Counts every refused partner request in `hits` (the console reads them).
+    #[must_use]
+    pub fn with_hits(mut self, hits: Arc<RateLimitHits>) -> Self {
+        self.hits = Some(hits);
+        self
     }
 
     /// One request of `partner`: `Err(seconds)` when its bucket is empty.
@@ -95,9 +110,14 @@ impl RateLimiter {
             tokens: burst,
             last: now,
         });
-        bucket
-            .take(f64::from(limit.requests_per_second), burst, now)
-            .map_err(seconds_to_retry)
+        let taken = bucket.take(f64::from(limit.requests_per_second), burst, now);
+        drop(map);
+        if taken.is_err()
+            && let Some(hits) = &self.hits
+        {
+            hits.record(partner, environment, chrono::Utc::now());
+        }
+        taken.map_err(seconds_to_retry)
     }
 
     fn check_public(&self, key: String, limit: RateLimit) -> Result<(), u64> {
@@ -164,6 +184,24 @@ mod tests {
         assert_eq!(l.check(&a, Environment::Production, limit), Err(1));
         l.check(&a, Environment::Sandbox, limit).unwrap();
         l.check(&b, Environment::Production, limit).unwrap();
+    }
+
+    #[test]
+    fn refusals_are_counted_when_someone_reads_them() {
+        let hits = Arc::new(RateLimitHits::default());
+        let l = RateLimiter::new(PublicLimits::default()).with_hits(hits.clone());
+        let limit = RateLimit {
+            requests_per_second: 1,
+            burst: 2,
+        };
+        let a = PartnerId::parse("a").unwrap();
+        l.check(&a, Environment::Production, limit).unwrap();
+        l.check(&a, Environment::Production, limit).unwrap();
+        assert_eq!(hits.total_of(&a), 0);
+        assert!(l.check(&a, Environment::Production, limit).is_err());
+        assert!(l.check(&a, Environment::Production, limit).is_err());
+        assert_eq!(hits.of(&a).len(), 1);
+        assert_eq!(hits.total_of(&a), 2);
     }
 
     #[test]

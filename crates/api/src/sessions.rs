@@ -8,6 +8,10 @@
 //!   the running or final cost per tariff segment;
 //! - `POST /v1/sessions/{id}/stop`: `202` with the session `stopping`.
 //!
+//! When the station's tariff has an idle (occupancy) fee, a stopped session whose connector is
+//! still occupied is `finishing` (energy final, idle clock running) until the vehicle is
+//! unplugged; it then completes with the idle fee in its cost.
+//!
 //! Failures carry a stable code from [`ChargingCode`] in an RFC 9457 problem, with the session
 //! recorded for the attempt (`session_id`) and, for a busy connector, its status. The use cases
 //! live in core's sessions service; this module only converts. Reservations are in
@@ -542,6 +546,8 @@ pub struct CostInfo {
     pub energy_wh: i64,
     pub electricity_fee: String,
     pub service_fee: String,
+    /// Idle minutes billed (after the tariff's grace period), priced at completion.
+    pub idle_minutes: u32,
     pub idle_fee: String,
     pub total: String,
 }
@@ -569,6 +575,7 @@ pub(crate) fn cost_info(c: &SessionCost, is_final: bool) -> CostInfo {
         energy_wh: c.energy.0,
         electricity_fee: money(c.electricity_fee),
         service_fee: money(c.service_fee),
+        idle_minutes: c.idle_minutes,
         idle_fee: money(c.idle_fee),
         total: money(c.total),
     }
@@ -587,7 +594,9 @@ pub struct FailureInfo {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SessionInfo {
     pub id: String,
-    /// `pending`, `starting`, `charging`, `stopping`, `completed` or `failed`.
+    /// `pending`, `starting`, `charging`, `stopping`, `finishing` (the transaction is over but
+    /// the vehicle still occupies the connector and the tariff bills idle time: the idle clock
+    /// runs until it is unplugged), `completed` or `failed`.
     #[schema(example = "charging")]
     pub status: &'static str,
     pub partner_order_id: String,
@@ -622,11 +631,25 @@ pub struct SessionInfo {
     /// When the latest meter values were taken.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metered_at: Option<DateTime<Utc>>,
-    /// Running estimate while charging; final once completed.
+    /// Running estimate while charging; final once completed (while `finishing` the energy
+    /// fees are final and the idle fee is added at completion).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cost: Option<CostInfo>,
+    /// When charging finished and the idle clock started: the vehicle first reported full
+    /// (SuspendedEV) during the transaction, or the charger's stop.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_since: Option<DateTime<Utc>>,
+    /// Whole minutes (started minutes count) the connector has stayed occupied since
+    /// `idle_since`: running while `finishing`, final once completed. The tariff's grace
+    /// period is deducted only in the billed `cost.idle_minutes`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_minutes: Option<i64>,
+    /// When the connector was freed after the transaction (unplugged, or no longer usable).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub freed_at: Option<DateTime<Utc>>,
     /// `local`, `remote`, `ev_disconnected`, … (the charger's), or `energy_limit`,
-    /// `amount_limit`, `duration_limit`, `connection_lost` (ours).
+    /// `amount_limit`, `duration_limit`, `connection_lost`, `stop_unconfirmed` (ours: the
+    /// charger accepted the stop but never confirmed it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop_reason: Option<&'static str>,
     /// `partner` or `limit`, when we asked the charger to stop.
@@ -667,6 +690,9 @@ pub(crate) fn session_info(s: &ChargingSession, now: DateTime<Utc>) -> SessionIn
             .cost
             .as_ref()
             .map(|c| cost_info(c, s.state == SessionState::Completed)),
+        idle_since: s.charging_finished_at,
+        idle_minutes: s.idle_seconds(now).map(|secs| (secs + 59) / 60),
+        freed_at: s.freed_at,
         stop_reason: s.stop_reason.map(|r| r.as_str()),
         stop_requested_by: s.stop_requested_by.map(|r| r.as_str()),
         failure: s.failure.map(|f| FailureInfo {
@@ -854,7 +880,7 @@ fn decode_cursor(s: &str) -> Result<String, ApiError> {
     tag = "sessions",
     security(("oauth2" = ["charging:write"])),
     params(
-        ("status" = Option<String>, Query, description = "`pending`, `starting`, `charging`, `stopping`, `completed` or `failed`"),
+        ("status" = Option<String>, Query, description = "`pending`, `starting`, `charging`, `stopping`, `finishing`, `completed` or `failed`"),
         ("from" = Option<DateTime<Utc>>, Query, description = "Created at or after (RFC 3339)"),
         ("to" = Option<DateTime<Utc>>, Query, description = "Created before (RFC 3339)"),
         ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page (same filters)"),
@@ -881,7 +907,8 @@ pub(crate) async fn list_sessions(
             SessionState::parse(s).ok_or_else(|| {
                 ApiError::invalid_query(
                     "status",
-                    "must be pending, starting, charging, stopping, completed or failed",
+                    "must be pending, starting, charging, stopping, finishing, completed or \
+                     failed",
                 )
             })
         })

@@ -33,12 +33,13 @@ use openpile_core::partner::service::PartnerAccess;
 use openpile_core::settlement::ports::{ItemFilter, MAX_LINES_PAGE, StoredItem, StoredReport};
 use openpile_core::settlement::reconcile::{Category, ReconciliationSummary};
 use openpile_core::settlement::report::{
-    MAX_REPORT_LINES, RawReport, RawReportLine, RawReportTotals, ReportError as LineError,
-    ReportFormat, ReportRejected, json_number_text, kwh_text,
+    RawReport, RawReportLine, RawReportTotals, ReportError as LineError, ReportFormat,
+    ReportRejected, json_number_text, kwh_text,
 };
+use openpile_core::settlement::report_csv::csv_report;
 use openpile_core::settlement::service::{ReportError, SettlementService};
 use openpile_core::settlement::statement::{Statement, StatementLine, StatementTotals};
-use openpile_core::settlement::terms::operator_share;
+use openpile_core::settlement::terms::{FeeSplit, operator_share};
 use serde::{Deserialize, Serialize};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use utoipa::ToSchema;
@@ -200,6 +201,31 @@ pub struct TotalsView {
     pub commission: String,
     /// `total − commission`: what the partner owes the operator.
     pub due_to_operator: String,
+    /// `commission` per fee: each fee times the partner's rate for it, rounded per line.
+    pub commission_by_fee: FeeSplitView,
+    /// `due_to_operator` per fee: each fee less its commission.
+    pub due_to_operator_by_fee: FeeSplitView,
+}
+
+/// An amount per fee (CNY, two decimals).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FeeSplitView {
+    #[schema(example = "0.00")]
+    pub electricity: String,
+    #[schema(example = "1.24")]
+    pub service: String,
+    #[schema(example = "0.00")]
+    pub idle: String,
+}
+
+impl From<&FeeSplit> for FeeSplitView {
+    fn from(f: &FeeSplit) -> Self {
+        Self {
+            electricity: money(f.electricity),
+            service: money(f.service),
+            idle: money(f.idle),
+        }
+    }
 }
 
 impl From<&StatementTotals> for TotalsView {
@@ -215,6 +241,8 @@ impl From<&StatementTotals> for TotalsView {
             total: money(t.total),
             commission: money(t.commission),
             due_to_operator: money(t.due_to_operator),
+            commission_by_fee: FeeSplitView::from(&t.commission_by_fee),
+            due_to_operator_by_fee: FeeSplitView::from(&t.due_to_operator_by_fee),
         }
     }
 }
@@ -406,6 +434,8 @@ pub struct LineView {
     pub total: String,
     pub commission: String,
     pub due_to_operator: String,
+    pub commission_by_fee: FeeSplitView,
+    pub due_to_operator_by_fee: FeeSplitView,
     /// Booked before the period began: it arrived after that period's statement was closed.
     pub late: bool,
 }
@@ -435,6 +465,8 @@ impl From<&StatementLine> for LineView {
             total: money(c.total),
             commission: money(l.commission),
             due_to_operator: money(l.due_to_operator),
+            commission_by_fee: FeeSplitView::from(&l.commission_by_fee),
+            due_to_operator_by_fee: FeeSplitView::from(&l.due_to_operator_by_fee),
             late: l.late,
         }
     }
@@ -633,7 +665,7 @@ pub(crate) async fn list_lines(
 }
 
 /// The CSV export's columns, in order.
-pub const CSV_COLUMNS: [&str; 16] = [
+pub const CSV_COLUMNS: [&str; 22] = [
     "cdr_id",
     "kind",
     "original_cdr_id",
@@ -649,6 +681,12 @@ pub const CSV_COLUMNS: [&str; 16] = [
     "total",
     "commission",
     "due_to_operator",
+    "electricity_commission",
+    "service_commission",
+    "idle_commission",
+    "electricity_due_to_operator",
+    "service_due_to_operator",
+    "idle_due_to_operator",
     "late",
 ];
 
@@ -682,6 +720,12 @@ fn csv_line(out: &mut String, l: &StatementLine) {
         v.total,
         v.commission,
         v.due_to_operator,
+        v.commission_by_fee.electricity,
+        v.commission_by_fee.service,
+        v.commission_by_fee.idle,
+        v.due_to_operator_by_fee.electricity,
+        v.due_to_operator_by_fee.service,
+        v.due_to_operator_by_fee.idle,
         v.late.to_string(),
     ];
     for (i, f) in fields.iter().enumerate() {
@@ -702,7 +746,7 @@ fn csv_line(out: &mut String, l: &StatementLine) {
     security(("oauth2" = ["settlement:write"])),
     params(("id" = String, Path, description = "Statement id")),
     responses(
-        (status = 200, description = "`text/csv` with a header row: cdr_id, kind, original_cdr_id, session_id, partner_order_id, started_at, stopped_at, booked_at, energy_kwh, electricity_fee, service_fee, idle_fee, total, commission, due_to_operator, late", content_type = "text/csv"),
+        (status = 200, description = "`text/csv` with a header row: cdr_id, kind, original_cdr_id, session_id, partner_order_id, started_at, stopped_at, booked_at, energy_kwh, electricity_fee, service_fee, idle_fee, total, commission, due_to_operator, electricity_commission, service_commission, idle_commission, electricity_due_to_operator, service_due_to_operator, idle_due_to_operator, late", content_type = "text/csv"),
         (status = 401, description = AUTH_ERRORS, body = ApiProblem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`", body = ApiProblem, content_type = "application/problem+json"),
         (status = 403, description = "`insufficient_scope`", body = ApiProblem, content_type = "application/problem+json"),
@@ -950,173 +994,6 @@ impl From<ReportBody> for RawReport {
     }
 }
 
-/// The column names of a CSV report.
-const REPORT_COLUMNS: [&str; 4] = ["order_id", "session_id", "energy_kwh", "amount"];
-
-/// Splits CSV text (RFC 4180: quoted fields, doubled quotes, CRLF or LF) into records, each
-/// with the line it starts on. `Err` names the line of an unterminated quote.
-fn csv_records(text: &str) -> Result<Vec<(u64, Vec<String>)>, u64> {
-    let mut records = Vec::new();
-    let mut field = String::new();
-    let mut fields = Vec::new();
-    let mut line: u64 = 1;
-    let mut start_line: u64 = 1;
-    let mut quoted = false;
-    let mut chars = text.chars().peekable();
-    let mut any = false;
-    while let Some(c) = chars.next() {
-        any = true;
-        if quoted {
-            match c {
-                '"' if chars.peek() == Some(&'"') => {
-                    chars.next();
-                    field.push('"');
-                }
-                '"' => quoted = false,
-                '\n' => {
-                    line += 1;
-                    field.push(c);
-                }
-                _ => field.push(c),
-            }
-            continue;
-        }
-        match c {
-            '"' if field.is_empty() => quoted = true,
-            ',' => fields.push(std::mem::take(&mut field)),
-            '\r' if chars.peek() == Some(&'\n') => {}
-            '\n' => {
-                fields.push(std::mem::take(&mut field));
-                records.push((start_line, std::mem::take(&mut fields)));
-                line += 1;
-                start_line = line;
-                any = false;
-            }
-            _ => field.push(c),
-        }
-    }
-    if quoted {
-        return Err(start_line);
-    }
-    if any {
-        fields.push(field);
-        records.push((start_line, fields));
-    }
-    // Blank lines carry nothing.
-    records.retain(|(_, f)| !(f.len() == 1 && f[0].trim().is_empty()));
-    Ok(records)
-}
-
-/// Reads a CSV report into a raw report; structural problems (header, column count, the TOTAL
-/// row) are errors naming the line.
-fn csv_report(text: &str) -> Result<RawReport, ReportRejected> {
-    let reject = |line: Option<u64>, field: &str, reason: String| ReportRejected {
-        count: 1,
-        errors: vec![LineError {
-            line,
-            field: field.into(),
-            reason,
-        }],
-    };
-    let records = csv_records(text)
-        .map_err(|line| reject(Some(line), "csv", "a quoted field is not closed".into()))?;
-    let mut records = records.into_iter();
-    let (header_line, header) = records
-        .next()
-        .ok_or_else(|| reject(None, "csv", "is empty; expected a header row".into()))?;
-    let mut index = [usize::MAX; 4];
-    for (i, name) in header.iter().enumerate() {
-        let name = name.trim().trim_start_matches('\u{feff}');
-        match REPORT_COLUMNS.iter().position(|c| *c == name) {
-            Some(j) if index[j] == usize::MAX => index[j] = i,
-            Some(_) => {
-                return Err(reject(
-                    Some(header_line),
-                    name,
-                    "appears twice in the header".into(),
-                ));
-            }
-            None => {
-                return Err(reject(
-                    Some(header_line),
-                    "header",
-                    format!(
-                        "{name:?} is not a column (expected {})",
-                        REPORT_COLUMNS.join(",")
-                    ),
-                ));
-            }
-        }
-    }
-    if let Some(j) = index.iter().position(|i| *i == usize::MAX) {
-        return Err(reject(
-            Some(header_line),
-            "header",
-            format!("lacks the column {}", REPORT_COLUMNS[j]),
-        ));
-    }
-    let rows: Vec<(u64, Vec<String>)> = records.collect();
-    let Some(((total_line, total), rows)) = rows.split_last() else {
-        return Err(reject(
-            None,
-            "TOTAL",
-            "the last row must be TOTAL,,<energy_kwh>,<amount>".into(),
-        ));
-    };
-    let get = |row: &[String], j: usize| row.get(index[j]).map(|s| s.trim().to_string());
-    if get(total, 0).as_deref() != Some("TOTAL") {
-        return Err(reject(
-            Some(*total_line),
-            "order_id",
-            "the last row must be the totals: TOTAL,,<energy_kwh>,<amount>".into(),
-        ));
-    }
-    if rows.len() > MAX_REPORT_LINES {
-        return Err(reject(
-            None,
-            "lines",
-            format!(
-                "has {} lines; at most {MAX_REPORT_LINES} are accepted",
-                rows.len()
-            ),
-        ));
-    }
-    let mut lines = Vec::with_capacity(rows.len());
-    for (n, row) in rows {
-        if row.len() != header.len() {
-            return Err(reject(
-                Some(*n),
-                "csv",
-                format!("has {} fields; the header has {}", row.len(), header.len()),
-            ));
-        }
-        if get(row, 0).as_deref() == Some("TOTAL") {
-            return Err(reject(
-                Some(*n),
-                "order_id",
-                "TOTAL may only be the last row".into(),
-            ));
-        }
-        lines.push(RawReportLine {
-            line: *n,
-            order_id: get(row, 0).unwrap_or_default(),
-            session_id: get(row, 1).unwrap_or_default(),
-            energy_kwh: get(row, 2).unwrap_or_default(),
-            amount: get(row, 3).unwrap_or_default(),
-        });
-    }
-    Ok(RawReport {
-        format: ReportFormat::Csv,
-        lines,
-        totals: RawReportTotals {
-            line: *total_line,
-            lines: None,
-            energy_kwh: get(total, 2).unwrap_or_default(),
-            amount: get(total, 3).unwrap_or_default(),
-        },
-    })
-}
-
 /// One error of a rejected report.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReportErrorView {
@@ -1297,49 +1174,6 @@ pub(crate) async fn submit_report(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn csv_records_follow_rfc_4180() {
-        let r = csv_records("a,b\r\n\"x,1\",\"say \"\"hi\"\"\"\n\nlast,\"multi\nline\"").unwrap();
-        assert_eq!(
-            r,
-            vec![
-                (1, vec!["a".to_string(), "b".to_string()]),
-                (2, vec!["x,1".to_string(), "say \"hi\"".to_string()]),
-                (4, vec!["last".to_string(), "multi\nline".to_string()]),
-            ]
-        );
-        assert_eq!(csv_records("a,\"open\nstill"), Err(1));
-    }
-
-    #[test]
-    fn a_csv_report_needs_its_header_and_total_row() {
-        let e = csv_report("amount,order_id,energy_kwh,session_id\nO-1,bad").unwrap_err();
-        assert_eq!(
-            (e.errors[0].line, e.errors[0].field.as_str()),
-            (Some(2), "order_id")
-        );
-        let e =
-            csv_report("order_id,session_id,energy_kwh,amount\nO-1,,1\nTOTAL,,1,1").unwrap_err();
-        assert_eq!(
-            (e.errors[0].line, e.errors[0].field.as_str()),
-            (Some(2), "csv")
-        );
-        let r = csv_report(
-            "amount,order_id,energy_kwh,session_id\r\n1.00,O-1,2.000,\r\n1.00,TOTAL,2.000,\r\n",
-        )
-        .unwrap();
-        assert_eq!(r.lines[0].order_id, "O-1");
-        assert_eq!(r.lines[0].amount, "1.00");
-        assert_eq!(r.lines[0].line, 2);
-        assert_eq!(r.totals.line, 3);
-        let e = csv_report("order_id,session_id,energy_kwh,amount\nO-1,,1,1\n").unwrap_err();
-        assert_eq!(e.errors[0].line, Some(2));
-        let e = csv_report("order_id,energy_kwh,amount\nTOTAL,0,0\n").unwrap_err();
-        assert!(e.errors[0].reason.contains("session_id"));
-        let e = csv_report("order_id,session_id,energy_kwh,amount,x\n").unwrap_err();
-        assert!(e.errors[0].reason.contains("\"x\""));
-    }
 
     #[test]
     fn json_numbers_and_strings_are_both_read_as_text() {

@@ -3,9 +3,10 @@
 //! made by the outbox worker; this face only reads and writes the configuration and log through
 //! core's [`EventStore`](openpile_core::event::EventStore).
 //!
-//! The URL is checked when saved (an IP literal or `localhost` that webhooks may not reach is
-//! refused with `validation_failed`); the worker checks again at connect time, on the
-//! addresses it really connects to.
+//! The URL is checked when saved by core's [`check_webhook_url`], the rule the partner portal
+//! applies too (an IP literal or `localhost` that webhooks may not reach is refused with
+//! `validation_failed`); the worker checks again at connect time, on the addresses it really
+//! connects to.
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
@@ -17,10 +18,8 @@ use chrono::{DateTime, Utc};
 use openpile_core::error::{StoreError, ValidationError};
 use openpile_core::event::{
     Delivery, Event, EventData, EventType, WebhookConfig, WebhookSecret, WebhookTestData,
-    is_public_address,
 };
-use openpile_core::partner::application::HttpUrl;
-use openpile_core::partner::credential::Environment;
+use openpile_core::webhook_target::{PrivateTargets, check_webhook_url};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -179,40 +178,6 @@ fn new_secret() -> Result<WebhookSecret, ApiError> {
     .map_err(|e| ApiError::Internal(Box::new(e)))
 }
 
-/// The host of an http(s) URL that [`HttpUrl`] accepted, without port or brackets.
-fn url_host(url: &str) -> &str {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split(['/', '?']).next().unwrap_or("");
-    if let Some(v6) = authority.strip_prefix('[') {
-        return v6.split(']').next().unwrap_or("");
-    }
-    authority.split(':').next().unwrap_or("")
-}
-
-/// Refuses URLs that plainly cannot be delivered to from here: IP literals and `localhost`
-/// names that are not public, unless the operator allows private targets for the environment.
-/// (Names are checked again, resolved, at every delivery.)
-fn check_url(url: &str, allow_private: bool) -> Result<String, ValidationError> {
-    let url = HttpUrl::parse("url", url)?;
-    if allow_private {
-        return Ok(url.as_str().to_string());
-    }
-    let host = url_host(url.as_str())
-        .trim_end_matches('.')
-        .to_ascii_lowercase();
-    let private = match host.parse::<std::net::IpAddr>() {
-        Ok(ip) => !is_public_address(ip),
-        Err(_) => host == "localhost" || host.ends_with(".localhost"),
-    };
-    if private {
-        return Err(ValidationError::new(
-            "url",
-            "must reach a public address (not loopback, private, link-local or similar)",
-        ));
-    }
-    Ok(url.as_str().to_string())
-}
-
 fn check_types(names: &[String]) -> Result<Vec<EventType>, ValidationError> {
     if names.is_empty() {
         return Err(ValidationError::new(
@@ -266,12 +231,13 @@ pub(crate) async fn put_webhook(
     auth: EventsAuth,
     JsonBody(body): JsonBody<WebhookRequest>,
 ) -> Result<Response, ApiError> {
-    let allow_private = match auth.feed.environment {
-        Environment::Sandbox => state.settings.allow_private_sandbox_targets,
-        Environment::Production => state.settings.allow_private_targets,
+    let private = PrivateTargets {
+        production: state.settings.allow_private_targets,
+        sandbox: state.settings.allow_private_sandbox_targets,
     };
+    let allow_private = private.allowed_for(auth.feed.environment);
     let config = WebhookConfig {
-        url: check_url(&body.url, allow_private)?,
+        url: check_webhook_url(&body.url, allow_private).map_err(ValidationError::from)?,
         event_types: check_types(&body.event_types)?,
         enabled: body.enabled,
     };
@@ -472,31 +438,6 @@ pub(crate) async fn retry_delivery(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn urls_must_reach_public_addresses_unless_allowed() {
-        for bad in [
-            "http://127.0.0.1:8080/h",
-            "http://localhost/h",
-            "http://api.localhost/h",
-            "http://[::1]:9/h",
-            "http://169.254.169.254/latest/meta-data",
-            "https://10.0.0.8/hook",
-        ] {
-            assert_eq!(check_url(bad, false).unwrap_err().field, "url", "{bad}");
-            assert!(check_url(bad, true).is_ok(), "{bad}");
-        }
-        for good in [
-            "https://partner.example.com/hook",
-            "https://1.1.1.1:8443/hook",
-            "https://[2400:3200::1]/hook",
-        ] {
-            assert!(check_url(good, false).is_ok(), "{good}");
-        }
-        for malformed in ["ftp://example.com/", "https://user:pw@example.com/", "nope"] {
-            assert!(check_url(malformed, true).is_err(), "{malformed}");
-        }
-    }
 
     #[test]
     fn event_types_are_known_and_subscribable() {

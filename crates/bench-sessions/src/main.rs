@@ -362,7 +362,7 @@ async fn partner(
         ))
         .bearer_auth(&op)
         .json(&json!({"contract": {
-            "station_scope": {"kind": "all"}, "revenue_share": "0.05",
+            "station_scope": {"kind": "all"}, "revenue_share": {"electricity": "0", "service": "0.10", "idle": "0"},
             "rate_limit": {"requests_per_second": 1000000, "burst": 1000000},
             "settlement_cycle": "monthly"
         }}))

@@ -31,12 +31,14 @@ use openpile_core::partner::application::{
     Application, ApplicationDecision, ApplicationRevision, ApplicationStatus,
 };
 use openpile_core::partner::contract::{
-    Contract, RateLimit, RevenueShare, SettlementCycle, StationScope,
+    Contract, RateLimit, RevenueShare, SettlementCycle, ShareRate, StationScope,
 };
 use openpile_core::partner::credential::{
     AccessToken, ClientId, ClientSecret, Credential, Partner, PartnerStatus, ScopeSet, TokenGrant,
 };
-use openpile_core::partner::notification::{EmailStatus, Notification};
+use openpile_core::partner::notification::{
+    EmailAttempt, EmailStatus, MailRetryQueue, Notification,
+};
 use openpile_core::partner::ports::{
     ApplicantAccount, NewApplication, PartnerStatusChange, PartnerStore,
 };
@@ -148,8 +150,13 @@ fn partner(id: &PartnerId) -> Result<Partner, StoreError> {
         status: PartnerStatus::Active,
         contract: Some(Contract {
             station_scope: StationScope::All,
-            revenue_share: RevenueShare::new(Decimal::new(1, 1))
-                .map_err(|e| StoreError::Other(Box::new(e)))?,
+            // The example: the partner keeps 10 % of the service fee only.
+            revenue_share: RevenueShare::per_fee(
+                ShareRate::ZERO,
+                ShareRate::new("revenue_share.service", Decimal::new(1, 1))
+                    .map_err(|e| StoreError::Other(Box::new(e)))?,
+                ShareRate::ZERO,
+            ),
             rate_limit: RateLimit::new(100, 100).map_err(|e| StoreError::Other(Box::new(e)))?,
             settlement_cycle: SettlementCycle::Monthly,
             scopes: ScopeSet::all(),
@@ -253,6 +260,16 @@ impl PartnerStore for Partners {
         Err(StoreError::NotFound)
     }
     async fn set_email_status(&self, _: &str, _: EmailStatus) -> Result<(), StoreError> {
+        Err(StoreError::NotFound)
+    }
+    async fn record_email_attempt(&self, _: &str, _: &EmailAttempt) -> Result<(), StoreError> {
+        Err(StoreError::NotFound)
+    }
+    async fn due_mail_retries(
+        &self,
+        _: DateTime<Utc>,
+        _: u32,
+    ) -> Result<MailRetryQueue, StoreError> {
         Err(StoreError::NotFound)
     }
 }

@@ -1,8 +1,8 @@
 //! Partner applications in the console: the review queue, an application with every revision
 //! (fields changed since the previous revision are marked) and every decision, and the approve
-//! (with contract terms) and reject (reason required) forms. Reviewers and admins decide; the
-//! decision, its notification to the applicant and its audit entry are written by core's
-//! `PartnerService` in one transaction.
+//! (with contract terms, the revenue share asked fee by fee) and reject (reason required)
+//! forms. Reviewers and admins decide; the decision, its notification to the applicant and its
+//! audit entry are written by core's `PartnerService` in one transaction.
 
 use std::collections::BTreeSet;
 
@@ -18,7 +18,7 @@ use openpile_core::partner::application::{
     Application, ApplicationForm, ApplicationStatus, DecisionOutcome, validate_reason,
 };
 use openpile_core::partner::contract::{
-    Contract, RateLimit, RevenueShare, SettlementCycle, StationScope,
+    Contract, RateLimit, RevenueShare, SettlementCycle, ShareRate, StationScope,
 };
 use openpile_core::partner::credential::{Scope, ScopeSet};
 use serde::Deserialize;
@@ -199,7 +199,10 @@ pub(crate) async fn queue(
 struct ContractDraft {
     scope_kind: String,
     station_ids: String,
-    revenue_share: String,
+    /// The partner's share of each fee, as typed (`share_electricity`, …).
+    share_electricity: String,
+    share_service: String,
+    share_idle: String,
     rps: String,
     burst: String,
     cycle: String,
@@ -211,7 +214,11 @@ impl Default for ContractDraft {
         Self {
             scope_kind: "all".into(),
             station_ids: String::new(),
-            revenue_share: "0.05".into(),
+            // The example: the partner keeps 10 % of the service fee and passes the
+            // electricity and idle fees on whole.
+            share_electricity: "0".into(),
+            share_service: "0.10".into(),
+            share_idle: "0".into(),
             rps: "20".into(),
             burst: "40".into(),
             cycle: "monthly".into(),
@@ -225,7 +232,9 @@ impl ContractDraft {
         Self {
             scope_kind: f.get("scope_kind").to_owned(),
             station_ids: f.get("station_ids").to_owned(),
-            revenue_share: f.get("revenue_share").trim().to_owned(),
+            share_electricity: f.get("share_electricity").trim().to_owned(),
+            share_service: f.get("share_service").trim().to_owned(),
+            share_idle: f.get("share_idle").trim().to_owned(),
             rps: f.get("rps").trim().to_owned(),
             burst: f.get("burst").trim().to_owned(),
             cycle: f.get("settlement_cycle").to_owned(),
@@ -279,12 +288,27 @@ async fn read_contract(
             None
         }
     };
-    let revenue_share = parse_plain_decimal("revenue_share", &d.revenue_share)
-        .ok()
-        .and_then(|v| RevenueShare::new(v).ok());
-    if revenue_share.is_none() {
-        errors.add("revenue_share", t.err_revenue_share);
-    }
+    let mut share = |field: &'static str, text: &str| -> Option<ShareRate> {
+        if text.is_empty() {
+            errors.add(field, t.err_share_required);
+            return None;
+        }
+        // Core's rules (0–1, at most 4 decimals), reported on the field that broke them.
+        let rate = parse_plain_decimal(field, text)
+            .and_then(|v| ShareRate::new(field, v))
+            .ok();
+        if rate.is_none() {
+            errors.add(field, t.err_revenue_share);
+        }
+        rate
+    };
+    let electricity = share("share_electricity", &d.share_electricity);
+    let service = share("share_service", &d.share_service);
+    let idle = share("share_idle", &d.share_idle);
+    let revenue_share = match (electricity, service, idle) {
+        (Some(e), Some(s), Some(i)) => Some(RevenueShare::per_fee(e, s, i)),
+        _ => None,
+    };
     let rate_limit = match (d.rps.parse::<u32>(), d.burst.parse::<u32>()) {
         (Ok(r), Ok(b)) => RateLimit::new(r, b).ok(),
         _ => None,
@@ -323,7 +347,7 @@ pub(crate) fn contract_summary(c: &Contract, t: &'static Messages) -> String {
         t.contract_stations,
         scope,
         t.contract_revenue_share,
-        c.revenue_share.value(),
+        share_summary(c.revenue_share, t),
         t.contract_rate_limit,
         c.rate_limit.requests_per_second,
         t.contract_burst,
@@ -332,6 +356,19 @@ pub(crate) fn contract_summary(c: &Contract, t: &'static Messages) -> String {
         cycle_label(c.settlement_cycle, t),
         t.contract_scopes,
         c.scopes,
+    )
+}
+
+/// `电费 0 · 服务费 0.1 · 占位费 0`: the partner's share of each fee on one line.
+pub(crate) fn share_summary(share: RevenueShare, t: &'static Messages) -> String {
+    format!(
+        "{} {} · {} {} · {} {}",
+        t.ops_electricity_fee,
+        share.electricity,
+        t.ops_service_fee,
+        share.service,
+        t.ops_idle_fee,
+        share.idle
     )
 }
 

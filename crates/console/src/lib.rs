@@ -15,6 +15,9 @@
 //! - `page`, `error`, `assets`, `form`: rendering, error pages, embedded assets, form bodies.
 //! - `dashboard`, `network`, `commands`, `tariffs`, `audit`, `events`: the operator screens and
 //!   the live-status stream.
+//! - `sessions`, `cdrs`, `statements`, `partners` (with `views`, their shared formatting and
+//!   filters, and `charts`, server-drawn SVG): the operator screens of charging, settlement and
+//!   partners, on when the state is built `with_services` and `with_operator_views`.
 //! - `applications`, `application_form`, `portal`: partner applications in the console, and
 //!   the partner portal (on when the state is built `with_partners`).
 
@@ -23,6 +26,8 @@ mod applications;
 mod assets;
 mod audit;
 mod auth;
+mod cdrs;
+mod charts;
 mod commands;
 mod cookie;
 mod csrf;
@@ -31,13 +36,19 @@ mod error;
 mod events;
 mod form;
 pub mod i18n;
+mod imports;
 mod lockout;
 mod nav;
 mod network;
+mod network_forms;
 mod nonce;
 mod page;
+mod partners;
 mod portal;
+mod sessions;
+mod statements;
 mod tariffs;
+mod views;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,10 +58,14 @@ use axum::middleware;
 use axum::response::Redirect;
 use axum::routing::{get, post};
 use chrono::TimeDelta;
+use openpile_core::charging::TransactionStore;
 use openpile_core::clock::Clock;
+use openpile_core::event::EventStore;
 use openpile_core::ids::{IdGenerator, UuidV7Ids};
 use openpile_core::partner::service::PartnerService;
 use openpile_core::ports::{ChargerGateway, NetworkStore, OperatorStore};
+use openpile_core::sessions::service::SessionService;
+use openpile_core::settlement::service::SettlementService;
 
 pub use lockout::LockoutPolicy;
 
@@ -67,6 +82,9 @@ mod shared {
         pub(crate) ids: Arc<dyn IdGenerator>,
         /// The partner use cases; without them the partner screens and the portal are off.
         pub(crate) partners: Option<Arc<PartnerService>>,
+        pub(crate) services: Option<Services>,
+        /// Read-only views across partners and the rate-limit counter (operator screens).
+        pub(crate) ops: Option<OperatorViewsHandle>,
         pub(crate) config: ConsoleConfig,
         pub(crate) lockout: lockout::Lockout,
         pub(crate) nonces: nonce::Nonces,
@@ -132,6 +150,13 @@ pub struct ConsoleConfig {
     pub portal_session_ttl: TimeDelta,
     /// Signs partner-portal session cookies.
     pub portal_session_key: SessionKey,
+    /// Whether webhook URLs set in the portal may reach private addresses (loopback, RFC 1918,
+    /// link-local, …), for production and for sandbox credentials: give the same values as the
+    /// Open API's `[events]` settings, so both faces accept the same URLs.
+    pub webhook_private_targets: bool,
+    pub webhook_private_sandbox_targets: bool,
+    /// How long a rotated webhook signing secret keeps signing (a second signature).
+    pub webhook_secret_grace: TimeDelta,
 }
 
 impl Default for ConsoleConfig {
@@ -145,11 +170,31 @@ impl Default for ConsoleConfig {
             command_timeout: Duration::from_secs(60),
             portal_session_ttl: TimeDelta::hours(8),
             portal_session_key: SessionKey::random(),
+            webhook_private_targets: false,
+            webhook_private_sandbox_targets: false,
+            webhook_secret_grace: TimeDelta::hours(24),
         }
     }
 }
 
 /// What the console's handlers share. Cheap to clone.
+/// The use cases behind the screens of sessions, CDRs, statements and webhooks: the same
+/// instances the API faces use (one process, one set of services).
+#[derive(Clone)]
+pub struct Services {
+    pub sessions: Arc<SessionService>,
+    pub settlement: Arc<SettlementService>,
+    pub events: Arc<dyn EventStore>,
+    pub transactions: Arc<dyn TransactionStore>,
+}
+
+/// The operator views port and the rate-limit counter, shared with the Open API's limiter.
+#[derive(Clone)]
+pub(crate) struct OperatorViewsHandle {
+    pub(crate) views: Arc<dyn openpile_core::ops::OperatorViews>,
+    pub(crate) hits: Arc<openpile_core::ops::RateLimitHits>,
+}
+
 #[derive(Clone)]
 pub struct ConsoleState {
     inner: Arc<shared::Inner>,
@@ -172,6 +217,8 @@ impl ConsoleState {
                 clock,
                 ids: Arc::new(UuidV7Ids),
                 partners: None,
+                services: None,
+                ops: None,
                 config,
                 lockout,
                 nonces: nonce::Nonces::default(),
@@ -191,6 +238,8 @@ impl ConsoleState {
                 clock: shared.clock.clone(),
                 ids: shared.ids.clone(),
                 partners: shared.partners.clone(),
+                services: shared.services.clone(),
+                ops: shared.ops.clone(),
                 config: shared.config.clone(),
                 lockout: lockout::Lockout::new(shared.config.lockout),
                 nonces: nonce::Nonces::default(),
@@ -214,6 +263,37 @@ impl ConsoleState {
     #[must_use]
     pub fn with_partners(self, partners: Arc<PartnerService>) -> Self {
         self.edit(|i| i.partners = Some(partners))
+    }
+
+    /// Turns on the screens of charging, events and settlement (sessions, CDRs, statements,
+    /// webhooks) in the console and the portal.
+    #[must_use]
+    pub fn with_services(self, services: Services) -> Self {
+        self.edit(|i| i.services = Some(services))
+    }
+
+    /// Turns on the operator views (sessions across partners, dashboard figures, delivery
+    /// health, rate-limit hits).
+    #[must_use]
+    pub fn with_operator_views(
+        self,
+        views: Arc<dyn openpile_core::ops::OperatorViews>,
+        hits: Arc<openpile_core::ops::RateLimitHits>,
+    ) -> Self {
+        self.edit(|i| i.ops = Some(OperatorViewsHandle { views, hits }))
+    }
+
+    /// The operator views, or "not found" when they are off.
+    pub(crate) fn ops(&self) -> Result<&OperatorViewsHandle, error::ConsoleError> {
+        self.inner.ops.as_ref().ok_or(error::ConsoleError::NotFound)
+    }
+
+    /// Charging, events and settlement, or "not found" when they are off.
+    pub(crate) fn services(&self) -> Result<&Services, error::ConsoleError> {
+        self.inner
+            .services
+            .as_ref()
+            .ok_or(error::ConsoleError::NotFound)
     }
 
     /// The partner use cases, or "not found" when they are off.
@@ -275,6 +355,76 @@ pub fn router(state: ConsoleState) -> Router {
             "/console/applications/{id}/reject",
             get(applications::back_to_application).post(applications::reject),
         )
+        // console: operator screens (session 2)
+        .route("/console/sessions", get(sessions::list))
+        .route("/console/sessions/{id}", get(sessions::detail))
+        .route("/console/cdrs", get(cdrs::list))
+        .route("/console/cdrs/{id}", get(cdrs::detail))
+        .route(
+            "/console/cdrs/{id}/credit",
+            get(cdrs::back_to_cdr).post(cdrs::credit),
+        )
+        .route("/console/statements", get(statements::list))
+        .route("/console/statements/{id}", get(statements::detail))
+        .route(
+            "/console/statements/{id}/export.csv",
+            get(statements::export),
+        )
+        .route(
+            "/console/statements/{id}/resolve",
+            get(statements::back_to_statement).post(statements::resolve),
+        )
+        .route(
+            "/console/statements/{id}/confirm",
+            get(statements::back_to_statement).post(statements::confirm),
+        )
+        .route(
+            "/console/statements/{id}/settle",
+            get(statements::back_to_statement).post(statements::settle),
+        )
+        .route("/console/partners", get(partners::list))
+        .route("/console/partners/{id}", get(partners::detail))
+        .route(
+            "/console/partners/{id}/suspend",
+            get(partners::back_to_partner).post(partners::suspend),
+        )
+        .route(
+            "/console/partners/{id}/resume",
+            get(partners::back_to_partner).post(partners::resume),
+        )
+        .route(
+            "/console/partners/{id}/deliveries/{delivery}/retry",
+            get(partners::back_from_delivery).post(partners::retry),
+        )
+        .route(
+            "/console/stations/new",
+            get(network_forms::new_station).post(network_forms::create_station),
+        )
+        .route(
+            "/console/stations/{id}/edit",
+            get(network_forms::edit_station).post(network_forms::update_station),
+        )
+        .route(
+            "/console/stations/{id}/chargers/new",
+            get(network_forms::new_charger).post(network_forms::create_charger),
+        )
+        .route(
+            "/console/chargers/{id}/edit",
+            get(network_forms::edit_charger).post(network_forms::update_charger),
+        )
+        .route(
+            "/console/chargers/{id}/connectors/new",
+            get(network_forms::new_connector).post(network_forms::create_connector),
+        )
+        .route(
+            "/console/connectors/{id}/edit",
+            get(network_forms::edit_connector).post(network_forms::update_connector),
+        )
+        .route(
+            "/console/network/import",
+            get(imports::form).post(imports::submit),
+        )
+        // end: operator screens (session 2)
         .route("/portal", get(portal::index))
         .route("/portal/", get(|| async { Redirect::to("/portal") }))
         .route("/portal/login", get(portal::login_form).post(portal::login))
@@ -293,6 +443,33 @@ pub fn router(state: ConsoleState) -> Router {
             post(portal::revoke),
         )
         .route("/portal/events", get(portal::events))
+        // portal: session 2 screens
+        .route(
+            "/portal/webhook",
+            get(portal::webhook).post(portal::save_webhook),
+        )
+        .route(
+            "/portal/webhook/secret",
+            post(portal::rotate_webhook_secret),
+        )
+        .route("/portal/webhook/test", post(portal::test_webhook))
+        .route(
+            "/portal/webhook/deliveries/{id}/retry",
+            post(portal::retry_delivery),
+        )
+        .route("/portal/live", get(portal::live))
+        .route("/portal/live/stream", get(portal::live_events))
+        .route("/portal/sessions", get(portal::sessions))
+        .route("/portal/sessions/{id}", get(portal::session))
+        .route("/portal/cdrs", get(portal::cdrs))
+        .route("/portal/cdrs/{id}", get(portal::cdr))
+        .route("/portal/statements", get(portal::statements))
+        .route("/portal/statements/{id}", get(portal::statement))
+        .route(
+            "/portal/statements/{id}/report",
+            post(portal::upload_report),
+        )
+        .route("/portal/guide", get(portal::guide))
         .route("/portal/{*rest}", get(error::not_found))
         .route("/console/{*rest}", get(error::not_found))
         .layer(middleware::from_fn(error::render_errors))

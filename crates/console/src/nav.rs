@@ -2,6 +2,24 @@
 //! see and do. The navigation bar and every handler ask this module, so a role's reach is
 //! written down once. Adding a screen: add a [`Screen`] variant, give it a permission, a path
 //! and a label, route it in `lib.rs`, and mark it built.
+//!
+//! Who may do what (the operator side, as of the sessions, settlement and partner screens):
+//!
+//! | Permission          | admin | reviewer | operations | finance |
+//! |---------------------|:-----:|:--------:|:----------:|:-------:|
+//! | view network        |   ✓   |    ✓     |     ✓      |    ✓    |
+//! | manage network      |   ✓   |          |     ✓      |         |
+//! | review applications |   ✓   |    ✓     |            |         |
+//! | view partners       |   ✓   |    ✓     |     ✓      |         |
+//! | suspend / resume    |   ✓   |    ✓     |            |         |
+//! | retry deliveries    |   ✓   |          |     ✓      |         |
+//! | sessions and CDRs   |   ✓   |          |     ✓      |    ✓    |
+//! | statements, credits |   ✓   |          |            |    ✓    |
+//! | audit log           |   ✓   |          |            |         |
+//!
+//! Suspension follows the admin API (reviewers decide who is a partner); retrying a webhook
+//! delivery is day-to-day operations; money (statements, credit CDRs) is finance's, as in the
+//! admin API's settlement routes.
 
 use openpile_core::operator::OperatorRole;
 
@@ -19,6 +37,10 @@ pub(crate) enum Permission {
     ReviewPartners,
     /// Partners, their contracts and deliveries (admin, reviewer, operations).
     ViewPartners,
+    /// Suspend and resume partners (admin, reviewer; as the admin API).
+    ManagePartners,
+    /// Queue a webhook delivery again (admin, operations).
+    RetryDeliveries,
     /// Sessions and CDRs (admin, operations, finance).
     ViewSessions,
     /// Statements and settlement (admin, finance).
@@ -34,6 +56,8 @@ pub(crate) fn allows(role: OperatorRole, p: Permission) -> bool {
         Permission::ManageNetwork => role.manages_network(),
         Permission::ReviewPartners => matches!(role, Admin | Reviewer),
         Permission::ViewPartners => matches!(role, Admin | Reviewer | Operations),
+        Permission::ManagePartners => matches!(role, Admin | Reviewer),
+        Permission::RetryDeliveries => matches!(role, Admin | Operations),
         Permission::ViewSessions => matches!(role, Admin | Operations | Finance),
         Permission::ManageStatements => matches!(role, Admin | Finance),
         Permission::ViewAudit => role == Admin,
@@ -50,18 +74,20 @@ pub(crate) enum Screen {
     Applications,
     Partners,
     Sessions,
+    Cdrs,
     Statements,
     Audit,
 }
 
 impl Screen {
-    pub(crate) const ALL: [Screen; 8] = [
+    pub(crate) const ALL: [Screen; 9] = [
         Self::Dashboard,
         Self::Stations,
         Self::Tariffs,
         Self::Applications,
         Self::Partners,
         Self::Sessions,
+        Self::Cdrs,
         Self::Statements,
         Self::Audit,
     ];
@@ -74,6 +100,7 @@ impl Screen {
             Self::Applications => "/console/applications",
             Self::Partners => "/console/partners",
             Self::Sessions => "/console/sessions",
+            Self::Cdrs => "/console/cdrs",
             Self::Statements => "/console/statements",
             Self::Audit => "/console/audit",
         }
@@ -87,6 +114,7 @@ impl Screen {
             Self::Applications => t.nav_applications,
             Self::Partners => t.nav_partners,
             Self::Sessions => t.nav_sessions,
+            Self::Cdrs => t.nav_cdrs,
             Self::Statements => t.nav_statements,
             Self::Audit => t.nav_audit,
         }
@@ -97,19 +125,22 @@ impl Screen {
             Self::Dashboard | Self::Stations | Self::Tariffs => Permission::ViewNetwork,
             Self::Applications => Permission::ReviewPartners,
             Self::Partners => Permission::ViewPartners,
-            Self::Sessions => Permission::ViewSessions,
+            Self::Sessions | Self::Cdrs => Permission::ViewSessions,
             Self::Statements => Permission::ManageStatements,
             Self::Audit => Permission::ViewAudit,
         }
     }
 
-    /// Whether the screen exists (yet). Applications need the partner services (`partners`:
-    /// the server passed them in); the partners screen (contracts, credentials, webhook health),
-    /// sessions and statements wait for the partner-admin, charging and billing capabilities.
+    /// Whether the screen exists. Applications, partners, sessions, CDRs and statements need
+    /// the partner services (`partners`: the server passed them in; it passes the charging and
+    /// settlement services and the operator views with them).
     pub(crate) fn built(self, partners: bool) -> bool {
         match self {
-            Self::Applications => partners,
-            Self::Partners | Self::Sessions | Self::Statements => false,
+            Self::Applications
+            | Self::Partners
+            | Self::Sessions
+            | Self::Cdrs
+            | Self::Statements => partners,
             Self::Dashboard | Self::Stations | Self::Tariffs | Self::Audit => true,
         }
     }
@@ -188,6 +219,59 @@ mod tests {
             .map(|l| l.href)
             .collect();
         assert!(!ops.contains(&"/console/applications"));
+    }
+
+    #[test]
+    fn each_role_sees_its_operator_screens_once_services_are_on() {
+        let hrefs = |r| {
+            links(r, true, None, &EN)
+                .into_iter()
+                .map(|l| l.href)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            hrefs(OperatorRole::Admin),
+            [
+                "/console",
+                "/console/stations",
+                "/console/tariffs",
+                "/console/applications",
+                "/console/partners",
+                "/console/sessions",
+                "/console/cdrs",
+                "/console/statements",
+                "/console/audit"
+            ]
+        );
+        assert_eq!(
+            hrefs(OperatorRole::Finance),
+            [
+                "/console",
+                "/console/stations",
+                "/console/tariffs",
+                "/console/sessions",
+                "/console/cdrs",
+                "/console/statements"
+            ]
+        );
+        assert!(!hrefs(OperatorRole::Operations).contains(&"/console/statements"));
+        assert!(hrefs(OperatorRole::Operations).contains(&"/console/partners"));
+        assert!(!hrefs(OperatorRole::Reviewer).contains(&"/console/sessions"));
+    }
+
+    #[test]
+    fn partner_actions_follow_the_table() {
+        use OperatorRole::{Admin, Finance, Operations, Reviewer};
+        let who = |p| {
+            OperatorRole::ALL
+                .into_iter()
+                .filter(|r| allows(*r, p))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(who(Permission::ManagePartners), [Admin, Reviewer]);
+        assert_eq!(who(Permission::RetryDeliveries), [Admin, Operations]);
+        assert_eq!(who(Permission::ManageStatements), [Admin, Finance]);
+        assert_eq!(who(Permission::ViewSessions), [Admin, Operations, Finance]);
     }
 
     #[test]

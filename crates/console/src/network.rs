@@ -208,6 +208,7 @@ struct StationsPage {
     chrome: Chrome,
     live_url: String,
     stations: Vec<StationRow>,
+    can_manage: bool,
 }
 
 /// `GET /console/stations`
@@ -226,6 +227,7 @@ pub(crate) async fn stations(
             chrome: Chrome::for_staff(&staff, Some(Screen::Stations), "/console/stations"),
             live_url,
             stations,
+            can_manage: staff.can(Permission::ManageNetwork),
         },
     )
 }
@@ -262,6 +264,8 @@ struct StationPage {
     live_url: String,
     station: StationFacts,
     chargers: Vec<ChargerRow>,
+    can_manage: bool,
+    saved: bool,
 }
 
 fn station_id(id: &str) -> Result<StationId, ConsoleError> {
@@ -272,11 +276,19 @@ pub(crate) fn charger_id(id: &str) -> Result<ChargerId, ConsoleError> {
     ChargerId::parse(id).map_err(|_| ConsoleError::NotFound)
 }
 
+/// `?saved=1` after a form saved the page's object.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct SavedQuery {
+    #[serde(default)]
+    saved: Option<String>,
+}
+
 /// `GET /console/stations/{id}`
 pub(crate) async fn station(
     State(state): State<ConsoleState>,
     staff: Staff,
     Path(id): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<SavedQuery>,
 ) -> Result<Response, ConsoleError> {
     staff.require(Permission::ViewNetwork)?;
     let t = staff.t();
@@ -336,6 +348,8 @@ pub(crate) async fn station(
                 tariff_id: s.tariff_id.to_string(),
             },
             chargers: rows,
+            can_manage: staff.can(Permission::ManageNetwork),
+            saved: q.saved.is_some(),
         },
     )
 }
@@ -373,6 +387,7 @@ struct ChargerPage {
     c: ChargerFacts,
     connectors: Vec<ConnectorRow>,
     can_manage: bool,
+    saved: bool,
 }
 
 /// `GET /console/chargers/{id}`
@@ -380,6 +395,7 @@ pub(crate) async fn charger(
     State(state): State<ConsoleState>,
     staff: Staff,
     Path(id): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<SavedQuery>,
 ) -> Result<Response, ConsoleError> {
     staff.require(Permission::ViewNetwork)?;
     let t = staff.t();
@@ -432,6 +448,7 @@ pub(crate) async fn charger(
             c: facts,
             connectors: rows,
             can_manage: staff.can(Permission::ManageNetwork),
+            saved: q.saved.is_some(),
         },
     )
 }

@@ -12,10 +12,15 @@
 //!
 //! A partner has two feeds, one per [`Environment`]: sandbox credentials read the sandbox feed
 //! (sandbox stations, sandbox sessions), production credentials the production feed; account
-//! events (`partner.*`, `webhook.*`) are in both.
+//! events (`partner.*`, `webhook.*`) are in both; settlement events (`statement.*`) are about
+//! production money and go to the production feed only.
 //!
-//! Planned with the billing issue (not emitted yet, names reserved): `statement.created`,
-//! `statement.reconciled`, `statement.disputed`, `statement.confirmed`, `statement.settled`.
+//! Partner-account events: `partner.application_decided` (approved or rejected, with the
+//! reason) reaches the applicant from the moment it applied (its sandbox feed exists from
+//! then); `partner.credentials_rotated` (a new client secret: its id, never the secret, and
+//! until when the previous one works) and `partner.credentials_revoked` (a secret dead at
+//! once) are separate types because a revocation asks the partner to act now, a rotation
+//! within the grace period. Statement events are listed in [`crate::settlement::events`].
 //!
 //! Nothing here knows JSON, HTTP or SQL: payloads are plain serde types; stores keep them as
 //! JSON and the faces render them.
@@ -34,6 +39,7 @@ use crate::page::Page;
 use crate::partner::application::DecisionOutcome;
 use crate::partner::credential::Environment;
 use crate::session::StartFailure;
+use crate::settlement::events::{StatementEvent, StatementEventKind};
 use crate::status::ConnectorStatus;
 
 /// A stable event id (UUIDv7: unique across nodes, ordered by creation time). Receivers use it
@@ -101,8 +107,22 @@ event_types! {
     ReservationUsed = "reservation.used",
     /// The operator approved or rejected the partner's application.
     PartnerApplicationDecided = "partner.application_decided",
-    /// A client secret was rotated (the old one stays valid for a grace period).
+    /// A client secret was issued or rotated (the old one stays valid for a grace period).
     PartnerCredentialsRotated = "partner.credentials_rotated",
+    /// A client secret was revoked: it, and every token issued with it, stopped working.
+    PartnerCredentialsRevoked = "partner.credentials_revoked",
+    /// The period is closed; the statement awaits the partner's settlement report.
+    StatementIssued = "statement.issued",
+    /// The partner's report matched ours order by order.
+    StatementReconciled = "statement.reconciled",
+    /// The partner's report has discrepancies; the operator resolves them.
+    StatementDisputed = "statement.disputed",
+    /// Resolving a discrepancy put a credit CDR on the statement (its totals changed).
+    StatementCreditIssued = "statement.credit_issued",
+    /// The operator confirmed the statement's figures; payment is due.
+    StatementConfirmed = "statement.confirmed",
+    /// The statement was paid.
+    StatementSettled = "statement.settled",
     /// The webhook endpoint kept failing and was disabled.
     WebhookDisabled = "webhook.disabled",
     /// Sent on request (`POST /v1/webhook/test`) to check an endpoint; never in the feed.
@@ -225,9 +245,18 @@ pub struct SessionCompletedData {
     pub ended_at: DateTime<Utc>,
     pub duration_s: i64,
     /// Why the session ended: a stable snake_case code (`local`, `remote`, `ev_disconnected`,
-    /// `connection_lost`, `energy_limit`, …), defined by the sessions service.
+    /// `connection_lost`, `stop_unconfirmed`, `energy_limit`, …), defined by the sessions
+    /// service.
     pub stop_reason: String,
+    /// The final cost: the figures of the session's CDR (the same pricing, written in the same
+    /// transaction).
     pub cost: CostBreakdown,
+    /// The session's CDR (`GET /v1/cdrs/{id}`), written with the completion; `None` only when
+    /// no tariff could price the session (then flagged for operator review).
+    pub cdr_id: Option<crate::settlement::cdr::CdrId>,
+    /// The idle (occupancy) charge on the CDR: billed minutes after the grace period, price
+    /// per minute and fee (`cost.idle_fee`); `None` when none applies.
+    pub idle: Option<crate::pricing::IdleCharge>,
 }
 
 /// `session.failed`.
@@ -284,14 +313,29 @@ pub struct ApplicationDecidedData {
     pub decided_at: DateTime<Utc>,
 }
 
-/// `partner.credentials_rotated`.
+/// `partner.credentials_rotated`: a new secret was issued for a client. Never the secret itself:
+/// only its id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CredentialsRotatedData {
     pub client_id: String,
     pub environment: Environment,
+    /// The new secret's id (as listed by the credentials API).
+    pub secret_id: String,
     pub rotated_at: DateTime<Utc>,
-    /// Until when the previous secret still works.
+    /// Until when the previous secret still works; `None` when there was no live secret (the
+    /// first secret of a credential).
     pub previous_secret_expires_at: Option<DateTime<Utc>>,
+    /// Secrets that were still in an earlier rotation's grace period: they stopped working now.
+    pub revoked_secret_ids: Vec<String>,
+}
+
+/// `partner.credentials_revoked`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialsRevokedData {
+    pub client_id: String,
+    pub environment: Environment,
+    pub secret_id: String,
+    pub revoked_at: DateTime<Utc>,
 }
 
 /// `webhook.disabled`.
@@ -339,6 +383,13 @@ pub enum EventData {
         #[serde(flatten)]
         data: CredentialsRotatedData,
     },
+    CredentialsRevoked {
+        partner_id: PartnerId,
+        #[serde(flatten)]
+        data: CredentialsRevokedData,
+    },
+    /// Every `statement.*` type: the kind says which. Boxed: it is the largest payload.
+    Statement(Box<StatementEvent>),
     WebhookDisabled {
         partner_id: PartnerId,
         #[serde(flatten)]
@@ -366,6 +417,15 @@ impl EventData {
             Self::ReservationUsed(_) => EventType::ReservationUsed,
             Self::ApplicationDecided { .. } => EventType::PartnerApplicationDecided,
             Self::CredentialsRotated { .. } => EventType::PartnerCredentialsRotated,
+            Self::CredentialsRevoked { .. } => EventType::PartnerCredentialsRevoked,
+            Self::Statement(e) => match e.kind {
+                StatementEventKind::Issued => EventType::StatementIssued,
+                StatementEventKind::Reconciled => EventType::StatementReconciled,
+                StatementEventKind::Disputed => EventType::StatementDisputed,
+                StatementEventKind::CreditIssued => EventType::StatementCreditIssued,
+                StatementEventKind::Confirmed => EventType::StatementConfirmed,
+                StatementEventKind::Settled => EventType::StatementSettled,
+            },
             Self::WebhookDisabled { .. } => EventType::WebhookDisabled,
             Self::WebhookTest { .. } => EventType::WebhookTest,
         }
@@ -390,8 +450,10 @@ impl EventData {
             }
             Self::ApplicationDecided { partner_id, .. }
             | Self::CredentialsRotated { partner_id, .. }
+            | Self::CredentialsRevoked { partner_id, .. }
             | Self::WebhookDisabled { partner_id, .. }
             | Self::WebhookTest { partner_id, .. } => format!("partner:{partner_id}"),
+            Self::Statement(e) => format!("statement:{}", e.data.statement_id),
         }
     }
 
@@ -413,8 +475,20 @@ impl EventData {
             }
             Self::ApplicationDecided { .. }
             | Self::CredentialsRotated { .. }
+            | Self::CredentialsRevoked { .. }
             | Self::WebhookDisabled { .. }
-            | Self::WebhookTest { .. } => None,
+            | Self::WebhookTest { .. }
+            | Self::Statement(_) => None,
+        }
+    }
+
+    /// The one feed environment an event without a station goes to: production for
+    /// settlement events (statements are production money); `None` for station events (their
+    /// station decides) and account events (both feeds).
+    pub fn environment(&self) -> Option<Environment> {
+        match self {
+            Self::Statement(_) => Some(Environment::Production),
+            _ => None,
         }
     }
 }
@@ -765,6 +839,19 @@ pub trait EventStore: Send + Sync {
     /// `failing_since`, a failure sets it if unset.
     async fn record_attempts(&self, outcomes: &[AttemptOutcome]) -> Result<(), StoreError>;
 
+    /// Records `outcomes`, then claims: a worker's loop in one step, so that the claim's
+    /// per-webhook window counts only requests still in flight, never finished ones whose
+    /// results wait to be written (which would cap each endpoint's rate at the window over
+    /// the time results take to be recorded). A store may do both in one transaction.
+    async fn record_and_claim(
+        &self,
+        outcomes: &[AttemptOutcome],
+        request: &ClaimRequest,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        self.record_attempts(outcomes).await?;
+        self.claim_deliveries(request).await
+    }
+
     /// Disables webhooks failing since before `failing_since_before`, emitting
     /// `webhook.disabled` to their partners. Returns how many.
     async fn disable_failing_webhooks(
@@ -933,12 +1020,15 @@ mod tests {
             data: CredentialsRotatedData {
                 client_id: "prd_x".into(),
                 environment: Environment::Production,
+                secret_id: "sec-2".into(),
                 rotated_at: at(),
                 previous_secret_expires_at: None,
+                revoked_secret_ids: vec![],
             },
         };
         assert_eq!(rotated.subject(), "partner:p1");
         assert_eq!(rotated.station_id(), None);
+        assert_eq!(rotated.environment(), None);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The lifecycle of a charging session: pending → starting → charging → stopping → completed,
-//! or failed. A pure state machine; the session service decides when events happen and the
-//! store persists the result.
+//! or failed; with an idle (occupancy) fee in the tariff, a stopped transaction whose connector
+//! is still occupied waits in `finishing` until the connector is freed. A pure state machine;
+//! the session service decides when events happen and the store persists the result.
 
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +19,9 @@ pub enum SessionState {
     Charging,
     /// RemoteStopTransaction accepted; waiting for StopTransaction.
     Stopping,
+    /// The transaction is over (energy final) but the connector is still occupied and the
+    /// tariff has an idle fee: the idle clock runs until the connector is freed (or a cap).
+    Finishing,
     Completed,
     Failed,
 }
@@ -36,16 +40,28 @@ pub enum SessionEvent {
     StopAccepted,
     /// The charger refused RemoteStopTransaction: the transaction goes on.
     StopRejected,
-    /// StopTransaction arrived, or the connection was lost for good and we closed it.
+    /// StopTransaction arrived (nothing left to wait for), or the connection was lost for good
+    /// and we closed it.
     TransactionStopped,
+    /// StopTransaction arrived while the connector stays occupied and the tariff bills idle
+    /// time: the session waits for the connector to be freed.
+    StoppedOccupied,
+    /// The connector was freed after the transaction (unplugged, or no longer usable).
+    ConnectorFreed,
+    /// The connector stayed occupied for the longest idle time we wait out.
+    IdleCapReached,
+    /// The charger accepted RemoteStopTransaction but never confirmed the stop (retries and
+    /// its reported state decided it): closed without its StopTransaction.
+    StopUnconfirmed,
 }
 
 impl SessionState {
-    pub const ALL: [SessionState; 6] = [
+    pub const ALL: [SessionState; 7] = [
         Self::Pending,
         Self::Starting,
         Self::Charging,
         Self::Stopping,
+        Self::Finishing,
         Self::Completed,
         Self::Failed,
     ];
@@ -56,6 +72,7 @@ impl SessionState {
             Self::Starting => "starting",
             Self::Charging => "charging",
             Self::Stopping => "stopping",
+            Self::Finishing => "finishing",
             Self::Completed => "completed",
             Self::Failed => "failed",
         }
@@ -86,6 +103,9 @@ impl SessionState {
             (S::Charging, E::StopAccepted) => S::Stopping,
             (S::Stopping, E::StopRejected) => S::Charging,
             (S::Charging | S::Stopping, E::TransactionStopped) => S::Completed,
+            (S::Charging | S::Stopping, E::StoppedOccupied) => S::Finishing,
+            (S::Finishing, E::ConnectorFreed | E::IdleCapReached) => S::Completed,
+            (S::Stopping, E::StopUnconfirmed) => S::Completed,
             _ => {
                 return Err(TransitionError {
                     entity: "session",
@@ -107,16 +127,24 @@ impl SessionEvent {
             Self::StopAccepted => "stop_accepted",
             Self::StopRejected => "stop_rejected",
             Self::TransactionStopped => "transaction_stopped",
+            Self::StoppedOccupied => "stopped_occupied",
+            Self::ConnectorFreed => "connector_freed",
+            Self::IdleCapReached => "idle_cap_reached",
+            Self::StopUnconfirmed => "stop_unconfirmed",
         }
     }
 
-    pub const ALL: [SessionEvent; 6] = [
+    pub const ALL: [SessionEvent; 10] = [
         Self::StartAccepted,
         Self::StartFailed,
         Self::TransactionStarted,
         Self::StopAccepted,
         Self::StopRejected,
         Self::TransactionStopped,
+        Self::StoppedOccupied,
+        Self::ConnectorFreed,
+        Self::IdleCapReached,
+        Self::StopUnconfirmed,
     ];
 }
 
@@ -171,6 +199,11 @@ mod tests {
             (S::Stopping, E::StopRejected, S::Charging),
             (S::Charging, E::TransactionStopped, S::Completed),
             (S::Stopping, E::TransactionStopped, S::Completed),
+            (S::Charging, E::StoppedOccupied, S::Finishing),
+            (S::Stopping, E::StoppedOccupied, S::Finishing),
+            (S::Finishing, E::ConnectorFreed, S::Completed),
+            (S::Finishing, E::IdleCapReached, S::Completed),
+            (S::Stopping, E::StopUnconfirmed, S::Completed),
         ];
         let mut checked = 0;
         for state in S::ALL {
@@ -189,7 +222,7 @@ mod tests {
                 checked += 1;
             }
         }
-        assert_eq!(checked, 36);
+        assert_eq!(checked, 70);
     }
 
     #[test]
@@ -200,6 +233,13 @@ mod tests {
                 assert!(state.apply(event).is_err());
             }
         }
+    }
+
+    #[test]
+    fn finishing_has_no_transaction_and_is_not_final() {
+        assert!(!S::Finishing.has_transaction());
+        assert!(!S::Finishing.is_final());
+        assert_eq!(S::parse("finishing"), Some(S::Finishing));
     }
 
     #[test]

@@ -20,8 +20,9 @@ pub struct Ocpp16Config {
     /// Largest WebSocket message (and frame) accepted from a charger. OCPP 1.6 messages are
     /// small; the largest real ones (GetConfiguration, long transactionData) fit in 64 KiB.
     pub max_message_size: usize,
-    /// Per-connection WebSocket read buffer. tungstenite's default (128 KiB) would cost 2.4 GB
-    /// for 19,000 idle chargers; OCPP frames are mostly under 1 KiB.
+    /// Per-connection WebSocket read buffer, allocated up front for every connection.
+    /// tungstenite's default (128 KiB) would cost 2.4 GB for 19,000 idle chargers; OCPP frames
+    /// are mostly under 1 KiB, and a larger one is read in several chunks.
     pub read_buffer_size: usize,
     /// Minimum time between two writes of a charger's `last_seen_at` (liveness itself is kept in
     /// memory; the database copy is for operators and restarts).

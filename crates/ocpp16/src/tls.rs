@@ -104,6 +104,11 @@ async fn accept_loop(
                 continue;
             }
         };
+        // As on the plain listener: OCPP answers are small and go one at a time, so Nagle's
+        // algorithm would hold each one back waiting for the charger's delayed ACK (~40 ms).
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(%peer, error = %e, "could not set TCP_NODELAY");
+        }
         let acceptor = acceptor.clone();
         let tx = tx.clone();
         tokio::spawn(async move {

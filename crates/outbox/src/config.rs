@@ -79,7 +79,11 @@ pub struct DeliveryConfig {
     /// How often to look for due deliveries when nothing signals (writes by other processes,
     /// retries coming due).
     pub poll_interval: Duration,
-    /// After being woken by new events, how long to wait for more before claiming.
+    /// After being woken by new events, how long to wait for more before claiming. Every claim
+    /// is a write transaction on SQLite's single writer, shared with the chargers' status
+    /// writes; at 500 changes/s fanned out to 10 partners, 10 ms (one claim per ~5 events)
+    /// measured p99 0.2–0.8 s against 1.2–2.0 s with 2 ms on the shared 2-core machine, for
+    /// ~4 ms more at the median.
     pub coalesce: Duration,
 }
 
@@ -96,7 +100,7 @@ impl Default for DeliveryConfig {
             allow_private_targets: false,
             allow_private_sandbox_targets: false,
             poll_interval: Duration::from_secs(1),
-            coalesce: Duration::from_millis(2),
+            coalesce: Duration::from_millis(10),
         }
     }
 }

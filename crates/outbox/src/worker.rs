@@ -1,12 +1,17 @@
 //! The delivery worker: claims due deliveries, sends each one, records what happened.
 //!
-//! One claiming loop hands deliveries to tasks bounded by a global semaphore (`concurrency`);
-//! the store bounds each webhook's share (`per_endpoint`) and hands out only the head of each
-//! (webhook, subject) queue. Results go to one recorder task that writes them in batches (one
-//! transaction for many attempts, so recording keeps up at thousands per second) and then
-//! wakes the claimer, because a finished delivery makes the next one of its queue due. The
-//! claimer also wakes when a store in this process commits events, when a retry comes due, and
-//! every `poll_interval` (events written by other processes, expired leases of crashed ones).
+//! One loop hands deliveries to tasks bounded by a global semaphore (`concurrency`); the store
+//! bounds each webhook's share (`per_endpoint`) and hands out only the head of each (webhook,
+//! subject) queue. Results come back to the same loop, which writes them together with its
+//! next claim ([`EventStore::record_and_claim`]: one transaction for many attempts and the
+//! claim): a finished delivery frees its endpoint's slot and makes the next one of its queue
+//! due, and the claim that follows in the same transaction sees both. Recording results in a
+//! separate transaction before claiming kept finished requests counted against their
+//! endpoint's slots while they waited for the writer, which capped each endpoint at
+//! `per_endpoint` over that wait (measured: p99 0.2–2 s at 500 deliveries/s per endpoint on
+//! the shared 2-core machine). The loop also wakes when a store in this process commits
+//! events, when a retry comes due, and every `poll_interval` (events written by other
+//! processes, expired leases of crashed ones).
 //!
 //! Nothing here is durable: a delivery in flight when the process dies is still leased in the
 //! database and is claimed again when the lease runs out — at least once, same event id.
@@ -20,13 +25,13 @@ use openpile_core::event::{
     AttemptOutcome, ClaimRequest, ClaimedDelivery, DeliveryAttempt, EventStore, NextStep,
 };
 use openpile_core::partner::credential::Environment;
-use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc};
 
 use crate::config::DeliveryConfig;
 use crate::message;
 use crate::target::{self, TargetError};
 
-/// Most attempts written in one transaction.
+/// Most attempts written in one transaction (more wait for the next).
 const RECORD_BATCH: usize = 1000;
 
 /// How often recording is retried before the results are dropped (their deliveries are then
@@ -75,17 +80,24 @@ impl Worker {
         let worker = Arc::new(self);
         let concurrency = worker.config.concurrency.max(1);
         let permits = Arc::new(Semaphore::new(concurrency));
-        let (done_tx, done_rx) = mpsc::unbounded_channel::<AttemptOutcome>();
-        let recorded = Arc::new(Notify::new());
-        let recorder = tokio::spawn(record(worker.store.clone(), done_rx, recorded.clone()));
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<AttemptOutcome>();
+        // Results not yet written, and how often writing them has failed.
+        let mut results: Vec<AttemptOutcome> = Vec::new();
+        let mut failures = 0u32;
         let signal = worker.store.event_signal();
         let poll = worker.config.poll_interval;
         tokio::pin!(shutdown);
         loop {
+            while results.len() < RECORD_BATCH {
+                match done_rx.try_recv() {
+                    Ok(o) => results.push(o),
+                    Err(_) => break,
+                }
+            }
             let generation = signal.generation();
             let free = permits.available_permits();
             let mut wait = poll;
-            if free > 0 {
+            if free > 0 || !results.is_empty() {
                 let limit = u32::try_from(free).unwrap_or(u32::MAX);
                 let now = worker.clock.now();
                 let request = ClaimRequest {
@@ -95,9 +107,13 @@ impl Worker {
                         .unwrap_or(chrono::Duration::seconds(60)),
                     per_webhook: worker.config.per_endpoint.max(1),
                 };
-                match worker.store.claim_deliveries(&request).await {
+                // The results and the next claim in one step: a finished request frees its
+                // endpoint's slot in the same transaction that fills it again.
+                match worker.store.record_and_claim(&results, &request).await {
                     Ok(batch) => {
-                        let full = batch.len() == free;
+                        results.clear();
+                        failures = 0;
+                        let full = free > 0 && batch.len() == free;
                         for delivery in batch {
                             let Ok(permit) = permits.clone().try_acquire_owned() else {
                                 // Only this loop takes permits, and it claimed no more than
@@ -123,7 +139,19 @@ impl Worker {
                         .min(poll);
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, "claiming webhook deliveries failed");
+                        failures += 1;
+                        if !results.is_empty() && failures >= RECORD_TRIES {
+                            tracing::error!(
+                                error = %e,
+                                attempts = results.len(),
+                                "recording webhook attempts failed; they will be retried after their leases"
+                            );
+                            results.clear();
+                            failures = 0;
+                        } else {
+                            tracing::warn!(error = %e, failures, "claiming webhook deliveries failed");
+                        }
+                        wait = Duration::from_millis(100 * u64::from(failures.max(1))).min(poll);
                     }
                 }
             }
@@ -132,10 +160,18 @@ impl Worker {
                 () = signal.changed_since(generation) => {
                     // Gather the events committed right behind this one into the same claim:
                     // under load one claim transaction then serves many events instead of one
-                    // each, leaving the write lock to the chargers' transactions.
-                    tokio::time::sleep(worker.config.coalesce).await;
+                    // each, leaving the write lock to the chargers' transactions. Not while
+                    // results wait: they hold their endpoints' slots until written.
+                    if results.is_empty() {
+                        tokio::time::sleep(worker.config.coalesce).await;
+                    }
                 }
-                () = recorded.notified() => {}
+                Some(outcome) = done_rx.recv() => {
+                    // A finished request frees a slot and may make its queue's next delivery
+                    // due; the results that finish meanwhile are written with it.
+                    results.push(outcome);
+                    tokio::task::yield_now().await;
+                }
                 () = tokio::time::sleep(wait) => {}
             }
         }
@@ -144,7 +180,12 @@ impl Worker {
         let all = u32::try_from(concurrency).unwrap_or(u32::MAX);
         let _ = tokio::time::timeout(grace, permits.acquire_many(all)).await;
         drop(done_tx);
-        let _ = tokio::time::timeout(grace, recorder).await;
+        while let Ok(o) = done_rx.try_recv() {
+            results.push(o);
+        }
+        for chunk in results.chunks(RECORD_BATCH) {
+            record(worker.store.as_ref(), chunk).await;
+        }
     }
 
     /// One attempt, and what to do next.
@@ -295,39 +336,25 @@ fn describe(e: &reqwest::Error) -> String {
     text
 }
 
-/// Writes results in batches and wakes the claimer after each.
-async fn record(
-    store: Arc<dyn EventStore>,
-    mut results: mpsc::UnboundedReceiver<AttemptOutcome>,
-    recorded: Arc<Notify>,
-) {
-    while let Some(first) = results.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < RECORD_BATCH {
-            match results.try_recv() {
-                Ok(o) => batch.push(o),
-                Err(_) => break,
+/// Writes the results left at shutdown, retrying a few times.
+async fn record(store: &dyn EventStore, batch: &[AttemptOutcome]) {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match store.record_attempts(batch).await {
+            Ok(()) => return,
+            Err(e) if tries < RECORD_TRIES => {
+                tracing::warn!(error = %e, tries, "recording webhook attempts failed; retrying");
+                tokio::time::sleep(Duration::from_millis(100 * u64::from(tries))).await;
+            }
+            Err(e) => {
+                tracing::error!(
+                    error = %e,
+                    attempts = batch.len(),
+                    "recording webhook attempts failed; they will be retried after their leases"
+                );
+                return;
             }
         }
-        let mut tries = 0;
-        loop {
-            tries += 1;
-            match store.record_attempts(&batch).await {
-                Ok(()) => break,
-                Err(e) if tries < RECORD_TRIES => {
-                    tracing::warn!(error = %e, tries, "recording webhook attempts failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(100 * u64::from(tries))).await;
-                }
-                Err(e) => {
-                    tracing::error!(
-                        error = %e,
-                        attempts = batch.len(),
-                        "recording webhook attempts failed; they will be retried after their leases"
-                    );
-                    break;
-                }
-            }
-        }
-        recorded.notify_one();
     }
 }

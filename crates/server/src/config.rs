@@ -17,7 +17,14 @@ use serde::Deserialize;
 pub const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
 
 /// Keys that have no default (commented out in `default.toml`) but may be set.
-const OPTIONAL_KEYS: &[&str] = &["ocpp.tls_cert", "ocpp.tls_key"];
+const OPTIONAL_KEYS: &[&str] = &[
+    "ocpp.tls_cert",
+    "ocpp.tls_key",
+    "mail.url",
+    "mail.host",
+    "mail.username",
+    "mail.password",
+];
 
 /// Prefix of the environment variables that configure OpenPile.
 pub const ENV_PREFIX: &str = "OPENPILE__";
@@ -33,6 +40,7 @@ pub struct Config {
     pub partners: PartnersConfig,
     pub events: EventsConfig,
     pub charging: ChargingConfig,
+    pub mail: MailConfig,
     pub log: LogConfig,
 }
 
@@ -159,6 +167,12 @@ pub struct ChargingConfig {
     pub connection_lost_timeout_s: u64,
     pub max_reservation_s: u64,
     pub stop_retry_s: u64,
+    /// After an accepted RemoteStopTransaction, how long to wait for StopTransaction.
+    pub stop_timeout_s: u64,
+    /// How many times an accepted but unconfirmed stop is sent again.
+    pub stop_retries: u32,
+    /// The longest a `finishing` session waits for its connector to be freed.
+    pub idle_cap_s: u64,
     pub update_event_interval_s: u64,
     pub meter_write_interval_s: u64,
     pub sweep_interval_ms: u64,
@@ -167,7 +181,7 @@ pub struct ChargingConfig {
 impl ChargingConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         let c = self;
-        let checks: [(&str, bool, &str); 7] = [
+        let checks: [(&str, bool, &str); 10] = [
             (
                 "charging.start_timeout_s",
                 (1..=3600).contains(&c.start_timeout_s),
@@ -189,6 +203,21 @@ impl ChargingConfig {
                 "must be between 1 and 3600 seconds",
             ),
             (
+                "charging.stop_timeout_s",
+                (1..=3600).contains(&c.stop_timeout_s),
+                "must be between 1 and 3600 seconds",
+            ),
+            (
+                "charging.stop_retries",
+                c.stop_retries <= 10,
+                "must be at most 10",
+            ),
+            (
+                "charging.idle_cap_s",
+                (60..=7 * 24 * 3600).contains(&c.idle_cap_s),
+                "must be between 60 seconds and 7 days",
+            ),
+            (
                 "charging.update_event_interval_s",
                 c.update_event_interval_s <= 3600,
                 "must be at most 3600 seconds",
@@ -208,6 +237,150 @@ impl ChargingConfig {
             if !ok {
                 return Err(ConfigError::new(key, message));
             }
+        }
+        Ok(())
+    }
+}
+
+/// How the SMTP connection is protected (`mail.tls`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTls {
+    None,
+    Starttls,
+    Tls,
+}
+
+/// E-mail to applicants and partners (`[mail]`): off unless `url` or `host` is set. `Debug`
+/// hides the password and any password in the URL.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailConfig {
+    #[serde(default)]
+    pub url: Option<SecretString>,
+    #[serde(default)]
+    pub host: Option<String>,
+    pub port: u16,
+    pub tls: MailTls,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<SecretString>,
+    pub from: String,
+    pub timeout_s: u64,
+    pub retry_initial_s: u64,
+    pub retry_max_interval_s: u64,
+    pub max_attempts: u32,
+    pub public_url: String,
+}
+
+impl fmt::Debug for MailConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MailConfig")
+            .field(
+                "url",
+                &self
+                    .url
+                    .as_ref()
+                    .map(|u| openpile_mailer::redact_url(u.expose_secret())),
+            )
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("from", &self.from)
+            .field("timeout_s", &self.timeout_s)
+            .field("retry_initial_s", &self.retry_initial_s)
+            .field("retry_max_interval_s", &self.retry_max_interval_s)
+            .field("max_attempts", &self.max_attempts)
+            .field("public_url", &self.public_url)
+            .finish()
+    }
+}
+
+impl MailConfig {
+    /// The SMTP settings, or `None` when mail is off (neither `url` nor `host`).
+    pub fn smtp_settings(&self) -> Option<openpile_mailer::SmtpSettings> {
+        use openpile_mailer::{Links, SmtpServer, TlsMode};
+        let server = match (&self.url, &self.host) {
+            (Some(url), _) => SmtpServer::Url(url.clone()),
+            (None, Some(host)) => SmtpServer::Host {
+                host: host.clone(),
+                port: self.port,
+                tls: match self.tls {
+                    MailTls::None => TlsMode::None,
+                    MailTls::Starttls => TlsMode::StartTls,
+                    MailTls::Tls => TlsMode::Tls,
+                },
+            },
+            (None, None) => return None,
+        };
+        Some(openpile_mailer::SmtpSettings {
+            server,
+            username: self.username.clone(),
+            password: self.password.clone(),
+            from: self.from.clone(),
+            timeout: std::time::Duration::from_secs(self.timeout_s),
+            links: Links::under(&self.public_url),
+        })
+    }
+
+    /// The partner service's backoff for failed e-mails.
+    pub fn retry_policy(&self) -> openpile_core::partner::notification::MailRetryPolicy {
+        openpile_core::partner::notification::MailRetryPolicy {
+            first_delay: std::time::Duration::from_secs(self.retry_initial_s),
+            max_delay: std::time::Duration::from_secs(self.retry_max_interval_s),
+            max_attempts: self.max_attempts,
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let m = self;
+        let checks: [(&str, bool, &str); 6] = [
+            (
+                "mail.host",
+                !(m.url.is_some() && m.host.is_some()),
+                "set either mail.url or mail.host, not both",
+            ),
+            (
+                "mail.timeout_s",
+                (1..=300).contains(&m.timeout_s),
+                "must be between 1 and 300 seconds",
+            ),
+            (
+                "mail.retry_initial_s",
+                (1..=86_400).contains(&m.retry_initial_s),
+                "must be between 1 second and 1 day",
+            ),
+            (
+                "mail.retry_max_interval_s",
+                (m.retry_initial_s..=86_400).contains(&m.retry_max_interval_s),
+                "must be between retry_initial_s and 1 day",
+            ),
+            (
+                "mail.max_attempts",
+                (1..=20).contains(&m.max_attempts),
+                "must be between 1 and 20",
+            ),
+            (
+                "mail.public_url",
+                m.public_url.starts_with("http://") || m.public_url.starts_with("https://"),
+                "must start with http:// or https://",
+            ),
+        ];
+        for (key, ok, message) in checks {
+            if !ok {
+                return Err(ConfigError::new(key, message));
+            }
+        }
+        if let Some(settings) = self.smtp_settings() {
+            // Builds the transport without connecting: a bad URL or sender stops the start.
+            openpile_mailer::SmtpMailer::new(&settings).map_err(|e| ConfigError {
+                key: format!("mail.{}", e.setting),
+                message: e.reason,
+                origin: None,
+            })?;
         }
         Ok(())
     }
@@ -513,6 +686,7 @@ impl Config {
         }
         self.events.validate()?;
         self.charging.validate()?;
+        self.mail.validate()?;
         if self
             .log
             .filter
@@ -773,6 +947,80 @@ mod tests {
         assert!(!debug.contains("hunter2"), "{debug}");
         let e = load(&[("OPENPILE__DB__URL", "mysql://u:hunter2@h/d")]).unwrap_err();
         assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn mail_is_off_by_default_and_validated_when_on() {
+        let l = load(&[]).unwrap();
+        assert!(l.config.mail.smtp_settings().is_none());
+        let l = load(&[
+            ("OPENPILE__MAIL__HOST", "smtp.example.com"),
+            ("OPENPILE__MAIL__TLS", "tls"),
+            ("OPENPILE__MAIL__PORT", "465"),
+            ("OPENPILE__MAIL__USERNAME", "openpile"),
+            ("OPENPILE__MAIL__PASSWORD", "hunter2"),
+            ("OPENPILE__MAIL__MAX_ATTEMPTS", "3"),
+        ])
+        .unwrap();
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        let settings = l.config.mail.smtp_settings().unwrap();
+        assert!(matches!(
+            settings.server,
+            openpile_mailer::SmtpServer::Host {
+                port: 465,
+                tls: openpile_mailer::TlsMode::Tls,
+                ..
+            }
+        ));
+        assert_eq!(l.config.mail.retry_policy().max_attempts, 3);
+        let debug = format!("{:?} {settings:?}", l.config);
+        assert!(!debug.contains("hunter2"), "{debug}");
+        let l = load(&[(
+            "OPENPILE__MAIL__URL",
+            "smtp://openpile:hunter2@smtp.example.com:587?tls=required",
+        )])
+        .unwrap();
+        let debug = format!("{:?}", l.config);
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(debug.contains("openpile:***@smtp.example.com"), "{debug}");
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("OPENPILE__MAIL__TLS", "ssl")], "mail.tls"),
+            (
+                &[
+                    ("OPENPILE__MAIL__HOST", "a"),
+                    ("OPENPILE__MAIL__URL", "smtp://b"),
+                ],
+                "mail.host",
+            ),
+            (&[("OPENPILE__MAIL__URL", "imap://u:hunter2@b")], "mail.url"),
+            (
+                &[
+                    ("OPENPILE__MAIL__HOST", "smtp.example.com"),
+                    ("OPENPILE__MAIL__FROM", "nobody"),
+                ],
+                "mail.from",
+            ),
+            (
+                &[
+                    ("OPENPILE__MAIL__HOST", "smtp.example.com"),
+                    ("OPENPILE__MAIL__PASSWORD", "hunter2"),
+                ],
+                "mail.username",
+            ),
+            (
+                &[("OPENPILE__MAIL__MAX_ATTEMPTS", "0")],
+                "mail.max_attempts",
+            ),
+            (
+                &[("OPENPILE__MAIL__PUBLIC_URL", "example.com")],
+                "mail.public_url",
+            ),
+        ];
+        for (env, key) in cases {
+            let e = load(env).unwrap_err();
+            assert_eq!(e.key, *key, "{env:?}: {e}");
+            assert!(!e.to_string().contains("hunter2"), "{e}");
+        }
     }
 
     #[test]

@@ -59,6 +59,8 @@ pub enum StartupError {
     Catalog(#[source] StoreError),
     #[error("cannot recover the charging sessions")]
     Sessions(#[source] SessionError),
+    #[error("cannot set up e-mail ([mail])")]
+    Mail(#[source] openpile_mailer::SettingsError),
     #[error("cannot load the TLS certificate or key (ocpp.tls_cert, ocpp.tls_key)")]
     Tls(#[source] openpile_ocpp16::tls::TlsError),
     #[error("cannot listen on {addr}")]
@@ -105,6 +107,8 @@ pub struct Stores {
     pub sessions: Arc<dyn SessionStore>,
     /// CDRs, statements, reports and reconciliation.
     pub settlement: Arc<dyn SettlementStore>,
+    /// Read-only views across partners for the operator console.
+    pub ops: Arc<dyn openpile_core::ops::OperatorViews>,
     pub backend: Backend,
 }
 
@@ -132,6 +136,7 @@ impl Stores {
             events: shared.clone(),
             sessions: shared.clone(),
             settlement: shared.clone(),
+            ops: shared.clone(),
             catalog: shared,
             backend: Backend::Sqlite(store),
         })
@@ -212,12 +217,22 @@ impl Application {
             _ => None,
         };
         let ids: Arc<dyn IdGenerator> = Arc::new(UuidV7Ids);
+        // E-mail when `[mail]` names a server; otherwise notifications are only recorded.
+        let mailer = match config.mail.smtp_settings() {
+            Some(settings) => {
+                let mailer =
+                    openpile_mailer::SmtpMailer::new(&settings).map_err(StartupError::Mail)?;
+                tracing::info!(server = ?settings.server, "e-mail to partners over SMTP");
+                Some(Arc::new(mailer) as Arc<dyn openpile_core::partner::notification::Mailer>)
+            }
+            None => None,
+        };
         let partners = Arc::new(PartnerService::new(
             stores.partners.clone(),
             Arc::new(openpile_api::crypto::ApiCrypto::default()),
             clock.clone(),
             ids.clone(),
-            None,
+            mailer,
             partner_settings(&config),
         ));
         let catalog = Arc::new(Catalog::new(
@@ -327,6 +342,14 @@ impl Application {
             Duration::from_millis(self.shared.config.charging.sweep_interval_ms),
             stopped(stop_rx.clone()),
         ));
+        // Failed e-mails are tried again with the partner service's backoff.
+        let mail_retries = self.shared.config.mail.smtp_settings().map(|_| {
+            tokio::spawn(openpile_mailer::run_retries(
+                self.shared.partners.clone(),
+                Duration::from_secs(1),
+                stopped(stop_rx.clone()),
+            ))
+        });
         let outbox = spawn_outbox(&self.shared, &stop_rx, stopped);
         let stopped = stopped(stop_rx);
         let sweeper = tokio::spawn(self.shared.central.clone().run_liveness_sweeper(stopped));
@@ -377,6 +400,9 @@ impl Application {
         token_purge.abort();
         let _ = sweeper.await;
         let _ = sessions_sweeper.await;
+        if let Some(task) = mail_retries {
+            let _ = task.await;
+        }
         for task in outbox {
             // The worker finishes the requests in flight (bounded by its request timeout).
             let _ = task.await;
@@ -478,15 +504,27 @@ fn partner_settings(config: &Config) -> PartnerConfig {
             requests_per_second: config.partners.sandbox_requests_per_second,
             burst: config.partners.sandbox_burst,
         },
+        mail_retry: config.mail.retry_policy(),
         ..PartnerConfig::default()
     }
 }
 
-/// The web console's settings: secure cookies whenever we serve TLS.
+/// The web console's settings: secure cookies whenever we serve TLS; the portal's webhook
+/// settings from `[events]`, as the Open API's (see `events_settings`), so both faces accept
+/// the same URLs and keep a rotated secret signing as long.
 fn console_settings(config: &Config) -> openpile_console::ConsoleConfig {
+    let e = &config.events;
     openpile_console::ConsoleConfig {
         secure_cookies: config.ocpp.tls_cert.is_some(),
         timezone: config.local.tz(),
+        webhook_private_targets: e.allow_private_webhook_targets,
+        webhook_private_sandbox_targets: e.allow_private_sandbox_webhook_targets,
+        // Only a grace beyond chrono's range (some 292 million years) fails; the API's
+        // rotation falls back to 24 h then, and so does this.
+        webhook_secret_grace: chrono::TimeDelta::from_std(Duration::from_secs(
+            e.secret_rotation_grace_s,
+        ))
+        .unwrap_or(chrono::TimeDelta::hours(24)),
         ..openpile_console::ConsoleConfig::default()
     }
 }
@@ -519,11 +557,17 @@ fn build_router(shared: &Shared) -> Router {
         admin: admin.clone(),
         partners: shared.partners.clone(),
     };
-    let api = openpile_api::ApiState::new(
+    // Rate-limit refusals, counted by the Open API's limiter and shown in the console.
+    let rate_limit_hits = Arc::new(openpile_core::ops::RateLimitHits::default());
+    let mut api = openpile_api::ApiState::new(
         shared.partners.clone(),
         shared.catalog.clone(),
         shared.clock.clone(),
         openpile_api::ratelimit::PublicLimits::default(),
+    );
+    api.limiter = Arc::new(
+        openpile_api::ratelimit::RateLimiter::new(openpile_api::ratelimit::PublicLimits::default())
+            .with_hits(rate_limit_hits.clone()),
     );
     let console = openpile_console::ConsoleState::new(
         shared.stores.network.clone(),
@@ -532,7 +576,14 @@ fn build_router(shared: &Shared) -> Router {
         shared.clock.clone(),
         console_settings(&shared.config),
     )
-    .with_partners(shared.partners.clone());
+    .with_partners(shared.partners.clone())
+    .with_services(openpile_console::Services {
+        sessions: shared.sessions.clone(),
+        settlement: shared.settlement.clone(),
+        events: shared.stores.events.clone(),
+        transactions: shared.stores.transactions.clone(),
+    })
+    .with_operator_views(shared.stores.ops.clone(), rate_limit_hits);
     let docs = SwaggerUi::new("/docs")
         .url("/openapi.json", openapi::document())
         // The bundle would otherwise send the document to validator.swagger.io.

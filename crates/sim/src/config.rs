@@ -93,6 +93,17 @@ pub enum RemoteStartPolicy {
     Ignore,
 }
 
+/// How the charger answers RemoteStopTransaction for a transaction it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RemoteStopPolicy {
+    /// Accept and stop: StopTransaction follows (the normal case).
+    #[default]
+    Stop,
+    /// Answer Accepted but go on charging and never send StopTransaction, while staying
+    /// online (a charger firmware bug the central system must survive).
+    AcceptAndIgnore,
+}
+
 /// Everything configurable about one simulated charger.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Behaviour {
@@ -116,6 +127,7 @@ pub struct Behaviour {
     /// `ConnectionTimeOut`: how long a connector stays `Preparing` waiting for a cable.
     pub connection_timeout: Duration,
     pub remote_start: RemoteStartPolicy,
+    pub remote_stop: RemoteStopPolicy,
     /// Send BootNotification again after a plain reconnect (OCPP says a charger should not).
     pub boot_on_reconnect: bool,
     /// Use this heartbeat interval instead of the one the central system returns.
@@ -157,6 +169,7 @@ impl Default for Behaviour {
             unplug_after_stop: true,
             connection_timeout: Duration::from_secs(60),
             remote_start: RemoteStartPolicy::Accept,
+            remote_stop: RemoteStopPolicy::Stop,
             boot_on_reconnect: false,
             heartbeat_override: None,
             call_timeout: Duration::from_secs(30),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use openpile_core::status::ChargePointStatus;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
-use crate::config::RemoteStartPolicy;
+use crate::config::{RemoteStartPolicy, RemoteStopPolicy};
 use crate::error::SimError;
 
 /// Where the charger stands with the central system's BootNotification answer.
@@ -124,6 +124,7 @@ pub(crate) enum ControlKind {
     Fault { connector: u32, error_code: String },
     ClearFault(u32),
     SetRemoteStart(RemoteStartPolicy),
+    SetRemoteStop(RemoteStopPolicy),
     GoOffline,
     ComeOnline,
     StartLocal { connector: u32, id_tag: String },
@@ -212,6 +213,10 @@ impl SimHandle {
 
     pub async fn set_remote_start_policy(&self, policy: RemoteStartPolicy) -> Result<(), SimError> {
         self.send(ControlKind::SetRemoteStart(policy)).await
+    }
+
+    pub async fn set_remote_stop_policy(&self, policy: RemoteStopPolicy) -> Result<(), SimError> {
+        self.send(ControlKind::SetRemoteStop(policy)).await
     }
 
     /// Drops the WebSocket and stays off the network; sessions go on and their messages are

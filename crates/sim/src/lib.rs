@@ -25,7 +25,9 @@ mod wire;
 
 pub use charger::SimCharger;
 pub use cli::{SimArgs, run_cli};
-pub use config::{Behaviour, RemoteStartPolicy, SimConnector, uniform_connectors};
+pub use config::{
+    Behaviour, RemoteStartPolicy, RemoteStopPolicy, SimConnector, uniform_connectors,
+};
 pub use error::SimError;
 pub use fleet::{
     Fleet, FleetCharger, FleetSummary, chargers_from_network_json, spawn_demo_fleet,

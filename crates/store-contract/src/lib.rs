@@ -163,6 +163,7 @@ macro_rules! store_contract_tests {
                 a_session_is_recorded_with_its_tag_binding,
                 the_same_order_returns_the_recorded_session,
                 one_active_partner_session_per_connector,
+                a_finishing_session_keeps_its_connector_and_its_idle_clock,
                 another_partners_reservation_keeps_the_connector,
                 a_session_cannot_use_a_reservation_that_is_not_active,
                 updates_are_compare_and_set_and_write_their_events,

@@ -12,7 +12,7 @@ use openpile_core::partner::application::{
     DecisionOutcome,
 };
 use openpile_core::partner::contract::{
-    Contract, RateLimit, RevenueShare, SettlementCycle, StationScope,
+    Contract, RateLimit, RevenueShare, SettlementCycle, ShareRate, StationScope,
 };
 use openpile_core::partner::credential::{
     AccessToken, ClientId, ClientSecret, Credential, Environment, Partner, PartnerStatus, ScopeSet,
@@ -171,7 +171,12 @@ pub fn new_application(n: u32) -> NewApplication {
 pub fn contract() -> Contract {
     Contract {
         station_scope: StationScope::list([station_id("S001")]).unwrap(),
-        revenue_share: RevenueShare::new(Decimal::new(5, 2)).unwrap(),
+        // The example: the partner keeps 10 % of the service fee, none of the rest.
+        revenue_share: RevenueShare::per_fee(
+            ShareRate::ZERO,
+            ShareRate::new("revenue_share.service", Decimal::new(10, 2)).unwrap(),
+            ShareRate::ZERO,
+        ),
         rate_limit: RateLimit::new(50, 100).unwrap(),
         settlement_cycle: SettlementCycle::Monthly,
         scopes: ScopeSet::all(),

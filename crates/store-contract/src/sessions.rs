@@ -99,6 +99,9 @@ fn session(p: u32, id: &str, order: &str, conn: u32) -> ChargingSession {
         review_reason: None,
         next_check_at: Some(at(2)),
         updated_event_at: None,
+        charging_finished_at: None,
+        freed_at: None,
+        stop_attempts: 0,
         version: 1,
     }
 }
@@ -264,6 +267,75 @@ pub async fn one_active_partner_session_per_connector<S: Store>(store: S) {
     failed.failure = Some(StartFailure::ChargerRejected);
     failed.next_check_at = None;
     assert!(store.update_session(&update(&first, failed)).await.unwrap());
+    created(
+        store
+            .create_session(&new_session(session(2, "sess-3", "order-3", 1)))
+            .await
+            .unwrap(),
+    );
+}
+
+/// A `finishing` session (transaction over, vehicle still plugged in, idle clock running)
+/// keeps its idle fields and the stop attempts, is still active and still holds the claim.
+pub async fn a_finishing_session_keeps_its_connector_and_its_idle_clock<S: Store>(store: S) {
+    setup(&store).await;
+    let first = session(1, "sess-1", "order-1", 1);
+    created(
+        store
+            .create_session(&new_session(first.clone()))
+            .await
+            .unwrap(),
+    );
+    let mut stopping = first.clone();
+    stopping.state = SessionState::Stopping;
+    stopping.stop_attempts = 2;
+    stopping.charging_finished_at = Some(at(30));
+    assert!(
+        store
+            .update_session(&update(&first, stopping.clone()))
+            .await
+            .unwrap()
+    );
+    let stopping = store.get_session(&first.id).await.unwrap();
+    assert_eq!(stopping.stop_attempts, 2);
+    assert_eq!(stopping.charging_finished_at, Some(at(30)));
+    let mut finishing = stopping.clone();
+    finishing.state = SessionState::Finishing;
+    finishing.stopped_at = Some(at(40));
+    finishing.next_check_at = Some(at(24 * 60));
+    assert!(
+        store
+            .update_session(&update(&stopping, finishing))
+            .await
+            .unwrap()
+    );
+    let got = store.get_session(&first.id).await.unwrap();
+    assert_eq!(got.state, SessionState::Finishing);
+    assert_eq!(got.freed_at, None);
+    assert!(
+        store
+            .active_sessions()
+            .await
+            .unwrap()
+            .iter()
+            .any(|s| s.id == first.id)
+    );
+    // The vehicle is still there: nobody else may claim the connector.
+    assert_conflict(
+        store
+            .create_session(&new_session(session(2, "sess-2", "order-2", 1)))
+            .await,
+        constraints::CONNECTOR_SESSION,
+    );
+    let mut done = got.clone();
+    done.state = SessionState::Completed;
+    done.freed_at = Some(at(50));
+    done.next_check_at = None;
+    assert!(store.update_session(&update(&got, done)).await.unwrap());
+    assert_eq!(
+        store.get_session(&first.id).await.unwrap().freed_at,
+        Some(at(50))
+    );
     created(
         store
             .create_session(&new_session(session(2, "sess-3", "order-3", 1)))

@@ -10,7 +10,7 @@ use openpile_core::money::Money;
 use openpile_core::operator::AuditEntry;
 use openpile_core::page::PageRequest;
 use openpile_core::partner::catalog::NETWORK_TZ;
-use openpile_core::partner::contract::{RevenueShare, SettlementCycle};
+use openpile_core::partner::contract::{SettlementCycle, ShareRate};
 use openpile_core::pricing::{MeterSample, price_session};
 use openpile_core::settlement::cdr::{Cdr, CdrId, CreditRequest, SessionCdr};
 use openpile_core::settlement::dispute::ResolutionKind;
@@ -82,8 +82,9 @@ pub fn session_cdr(session: &str, partner_id: &str, stop: DateTime<Utc>, wh: i64
 }
 
 fn terms() -> TermsSchedule {
-    let share =
-        |s: &str| RevenueShare::new(Decimal::from_str_exact(s).expect("decimal")).expect("share");
+    let share = |s: &str| {
+        ShareRate::new("share", Decimal::from_str_exact(s).expect("decimal")).expect("share")
+    };
     TermsSchedule::new(
         SettlementTerms {
             effective_from: DateTime::<Utc>::MIN_UTC,

@@ -1,7 +1,9 @@
 //! [`ChargerStore`] on SQLite: what the charger-facing face records (boots, liveness, reported
 //! statuses, going offline). The status rules themselves (what counts as a change, stale
-//! reports, the sequence number) are core's [`ConnectorState::observe`]; this module only loads
-//! the state, calls it and saves the result.
+//! reports, the sequence number) are core's [`ConnectorState::observe`]; the store only loads
+//! the state, calls it and saves the result. The per-charger writes go through the group
+//! commit (`group_commit.rs`), many chargers' in one transaction; this module keeps the
+//! credentials read and `mark_all_offline` (once, at start-up).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -15,7 +17,7 @@ use openpile_core::ports::{
 use openpile_core::status::{ChargePointStatus, ConnectorState, ConnectorStatus};
 use sqlx::SqliteConnection;
 
-use crate::columns::{now, ocpp_status_name, parse_opt_ts, parse_with, stored, ts};
+use crate::columns::{ocpp_status_name, parse_opt_ts, parse_with, stored, ts};
 use crate::network::{CONNECTOR_COLUMNS, ConnectorRow};
 use crate::outbox;
 use crate::{CorruptValue, SqliteStore, db_error};
@@ -33,15 +35,6 @@ struct LiveRow {
     #[sqlx(flatten)]
     connector: ConnectorRow,
     station_id: String,
-}
-
-async fn charger_exists(conn: &mut SqliteConnection, id: &ChargerId) -> Result<bool, StoreError> {
-    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM chargers WHERE id = ?1")
-        .bind(id.as_str())
-        .fetch_optional(conn)
-        .await
-        .map_err(db_error)?;
-    Ok(found.is_some())
 }
 
 /// The state to observe from. A connector never heard from (sequence 0) has no baseline time:
@@ -189,60 +182,20 @@ impl ChargerStore for SqliteStore {
         })
     }
 
+    // The hot path (boots, liveness, statuses, offline marks) is group-committed: many
+    // chargers' writes share one transaction (`group_commit.rs`), with the rules below.
+
     async fn record_boot(
         &self,
         id: &ChargerId,
         boot: &BootInfo,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.write().await?;
-        // A disabled charger stays disabled whatever it says; optional boot fields the charger
-        // left out keep what the operator entered.
-        let done = sqlx::query(
-            "UPDATE chargers SET vendor = ?2, model = ?3, serial = COALESCE(?4, serial), \
-             firmware = COALESCE(?5, firmware), \
-             registration = CASE WHEN registration = 'disabled' THEN 'disabled' \
-                                 ELSE 'registered' END, \
-             last_boot_at = ?6, \
-             last_seen_at = CASE WHEN last_seen_at IS NULL OR last_seen_at < ?6 THEN ?6 \
-                                 ELSE last_seen_at END, \
-             updated_at = ?7 \
-             WHERE id = ?1",
-        )
-        .bind(id.as_str())
-        .bind(&boot.vendor)
-        .bind(&boot.model)
-        .bind(&boot.serial)
-        .bind(&boot.firmware)
-        .bind(ts(at))
-        .bind(now())
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        tx.commit().await.map_err(db_error)
+        self.hot().record_boot(id, boot, at).await
     }
 
     async fn record_seen(&self, id: &ChargerId, at: DateTime<Utc>) -> Result<(), StoreError> {
-        let mut tx = self.write().await?;
-        // Messages can be handled out of order; the newest time wins.
-        let done = sqlx::query(
-            "UPDATE chargers SET \
-             last_seen_at = CASE WHEN last_seen_at IS NULL OR last_seen_at < ?2 THEN ?2 \
-                                 ELSE last_seen_at END \
-             WHERE id = ?1",
-        )
-        .bind(id.as_str())
-        .bind(ts(at))
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        tx.commit().await.map_err(db_error)
+        self.hot().record_seen(id, at).await
     }
 
     async fn record_status(
@@ -250,25 +203,7 @@ impl ChargerStore for SqliteStore {
         id: &ChargerId,
         status: &ReportedStatus,
     ) -> Result<Vec<ConnectorStatusChanged>, StoreError> {
-        let mut tx = self.write().await?;
-        if !charger_exists(&mut tx, id).await? {
-            return Err(StoreError::NotFound);
-        }
-        let number = status.connector.map(|n| n.get());
-        let rows = live_rows(&mut tx, Some(id), number).await?;
-        if number.is_some() && rows.is_empty() {
-            return Err(StoreError::NotFound);
-        }
-        let changes = observe_all(
-            &mut tx,
-            rows,
-            status.status.connector_status(),
-            Some(status.status),
-            status.at,
-        )
-        .await?;
-        outbox::commit(tx).await?;
-        Ok(changes)
+        self.hot().record_status(id, status).await
     }
 
     async fn mark_offline(
@@ -276,14 +211,7 @@ impl ChargerStore for SqliteStore {
         id: &ChargerId,
         at: DateTime<Utc>,
     ) -> Result<Vec<ConnectorStatusChanged>, StoreError> {
-        let mut tx = self.write().await?;
-        if !charger_exists(&mut tx, id).await? {
-            return Err(StoreError::NotFound);
-        }
-        let rows = live_rows(&mut tx, Some(id), None).await?;
-        let changes = observe_all(&mut tx, rows, ConnectorStatus::Offline, None, at).await?;
-        outbox::commit(tx).await?;
-        Ok(changes)
+        self.hot().mark_offline(id, at).await
     }
 
     async fn mark_all_offline(

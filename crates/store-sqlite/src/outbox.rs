@@ -24,7 +24,7 @@ use openpile_core::event::{
 use openpile_core::ids::PartnerId;
 use openpile_core::page::Page;
 use openpile_core::partner::credential::Environment;
-use sqlx::{Sqlite, SqliteConnection, Transaction};
+use sqlx::{FromRow, Sqlite, SqliteConnection, Transaction};
 use tokio::sync::Notify;
 
 use crate::columns::{parse_opt_ts, parse_ts, parse_with, to_json, ts};
@@ -43,7 +43,7 @@ static SIGNAL: LazyLock<Signal> = LazyLock::new(|| Signal {
     notify: Notify::new(),
 });
 
-fn signal_committed() {
+pub(crate) fn signal_committed() {
     SIGNAL.generation.fetch_add(1, Ordering::SeqCst);
     SIGNAL.notify.notify_waiters();
 }
@@ -81,22 +81,26 @@ pub(crate) async fn commit(tx: Transaction<'_, Sqlite>) -> Result<(), StoreError
 
 /// The feed rows an event gets: a CTE naming the recipients `(partner_id, environment)`, then
 /// the heads' upsert that hands out each feed's next seq. `?1` is the station of the event (or
-/// NULL), `?2` the audience partner (NULL for every partner that may see the station).
+/// NULL), `?2` the audience partner (NULL for every partner that may see the station), `?3` the
+/// one environment of an event without a station that belongs to one feed only (settlement
+/// events: production), else NULL.
 ///
 /// A station event goes to the environment of its station (sandbox stations to sandbox feeds)
 /// and, for station watchers, to the partners that may see it: every partner not suspended for
 /// a sandbox station (all hold sandbox credentials), active partners whose contract scope has
 /// it otherwise. An event without a station (account events) goes to both of the partner's
-/// feeds. One statement, because each statement is a round trip to SQLite's thread and this
+/// feeds. A partner unknown here has no feed (settlement records may name partners the store
+/// does not hold, e.g. imported ones), so its events are kept but reach nobody. One statement, because each statement is a round trip to SQLite's thread and this
 /// runs in every status change's transaction.
 const FEED_HEADS_SQL: &str = "\
     WITH station AS ( \
-        SELECT CASE WHEN ?1 IS NULL THEN NULL \
+        SELECT CASE WHEN ?1 IS NULL THEN ?3 \
                     WHEN (SELECT sandbox FROM stations WHERE id = ?1) = 1 THEN 'sandbox' \
                     ELSE 'production' END AS env), \
     recipients (partner_id, environment) AS ( \
         SELECT ?2, e.value FROM station, json_each('[\"sandbox\",\"production\"]') e \
         WHERE ?2 IS NOT NULL AND (station.env IS NULL OR station.env = e.value) \
+          AND EXISTS (SELECT 1 FROM partners WHERE id = ?2) \
         UNION ALL \
         SELECT p.id, station.env FROM partners p, station \
         WHERE ?2 IS NULL AND station.env = 'sandbox' AND p.status <> 'suspended' \
@@ -149,9 +153,11 @@ pub(crate) async fn emit(
         Audience::Partner(p) => Some(p.as_str()),
         Audience::StationWatchers(_) => None,
     };
+    let only = event.data.environment().map(Environment::as_str);
     let rows: Vec<(String, String, i64)> = sqlx::query_as(FEED_HEADS_SQL)
         .bind(station)
         .bind(partner)
+        .bind(only)
         .fetch_all(&mut *tx)
         .await
         .map_err(db_error)?;
@@ -419,15 +425,11 @@ async fn delivery(conn: &mut SqliteConnection, id: i64) -> Result<Delivery, Stor
         .ok_or(StoreError::NotFound)
 }
 
+/// A claimed delivery as [`CLAIM_SQL`] returns it: the row, its event, and its webhook as a
+/// JSON array `[partner_id, environment, url, secret, previous_secret, previous_secret_until]`.
 #[derive(Debug, sqlx::FromRow)]
 struct ClaimRow {
     id: i64,
-    partner_id: String,
-    environment: String,
-    url: String,
-    secret: String,
-    previous_secret: Option<String>,
-    previous_secret_until: Option<String>,
     event_id: String,
     event_type: String,
     event_created_at: String,
@@ -436,6 +438,265 @@ struct ClaimRow {
     seq: Option<i64>,
     round_attempts: i64,
     round_started_at: String,
+    webhook: String,
+}
+
+/// The claim, as one transaction in one round trip. Parameters are anonymous, bound in the
+/// order they appear: the lease's end, `now` four times, the per-webhook cap, the limit.
+/// The columns a row returns are read through the row's values: in RETURNING they carry no
+/// type, so `CAST` lets the event's lookup use its primary key (without it SQLite scans
+/// `events`).
+///
+/// Only queue heads are due (see 0004), the NOT EXISTS guards the order even when a replay
+/// put an older delivery back; the window counts, per webhook, what is already in flight
+/// (leases not yet expired, on any worker) against the cap. Leased deliveries were due when
+/// claimed, so they are found in the due index's range up to `now` (0009 dropped the index
+/// on leases: it cost an index write on every claim and every result).
+macro_rules! claim_statement {
+    () => {
+        "    UPDATE webhook_deliveries SET lease_until = ? WHERE id IN ( \
+        WITH inflight AS ( \
+            SELECT webhook_id, COUNT(*) AS n \
+            FROM webhook_deliveries INDEXED BY webhook_deliveries_due_idx \
+            WHERE state = 'pending' AND next_attempt_at <= ? AND lease_until > ? \
+            GROUP BY webhook_id), \
+        due AS ( \
+            SELECT d.id, d.webhook_id, d.next_attempt_at, \
+                   ROW_NUMBER() OVER (PARTITION BY d.webhook_id \
+                                      ORDER BY d.next_attempt_at, d.id) AS rn \
+            FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+            WHERE d.state = 'pending' AND d.next_attempt_at <= ? \
+              AND (d.lease_until IS NULL OR d.lease_until <= ?) \
+              AND w.enabled = 1 AND w.disabled_at IS NULL \
+              AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e \
+                              WHERE e.webhook_id = d.webhook_id AND e.subject = d.subject \
+                                AND e.state = 'pending' AND e.id < d.id)) \
+        SELECT due.id FROM due LEFT JOIN inflight i ON i.webhook_id = due.webhook_id \
+        WHERE due.rn + COALESCE(i.n, 0) <= ? \
+        ORDER BY due.next_attempt_at, due.id LIMIT ?) \
+    RETURNING id, event_id, event_type, subject, seq, round_attempts, round_started_at, \
+        (SELECT e.created_at FROM events e \
+         WHERE e.id = CAST(webhook_deliveries.event_id AS TEXT)) \
+            AS event_created_at, \
+        (SELECT e.data FROM events e \
+         WHERE e.id = CAST(webhook_deliveries.event_id AS TEXT)) AS data, \
+        (SELECT json_array(w.partner_id, w.environment, w.url, w.secret, w.previous_secret, \
+                           w.previous_secret_until) \
+         FROM webhooks w WHERE w.id = webhook_deliveries.webhook_id) AS webhook; "
+    };
+}
+
+const CLAIM_SQL: &str = concat!("BEGIN IMMEDIATE; ", claim_statement!(), "COMMIT");
+
+/// A batch of results, as one transaction in one round trip. Every parameter but one is the
+/// batch as a JSON array of `[delivery id, state, next attempt, at, status, latency_ms,
+/// error]`; they are anonymous, bound in order: the batch four times, the time a finished
+/// delivery's successor becomes due, the batch.
+///
+/// Only deliveries still pending take a result (`d.state = 'pending'`): a worker whose lease
+/// ran out may report after another worker already finished the delivery, and its late
+/// result must not undo that. The statements that read that state run before the UPDATE
+/// that changes it. Each webhook's health: failures start (or continue) `failing_since`; any
+/// success in the batch clears it, so it comes after. A finished delivery makes the next one
+/// of its (webhook, subject) queue due.
+macro_rules! record_statements {
+    () => {
+        "    INSERT INTO webhook_attempts (delivery_id, number, at, status, latency_ms, error) \
+    SELECT d.id, d.attempts + 1, o.value ->> 3, o.value ->> 4, o.value ->> 5, o.value ->> 6 \
+    FROM json_each(?) o JOIN webhook_deliveries d ON d.id = o.value ->> 0 \
+    WHERE d.state = 'pending'; \
+    UPDATE webhooks SET failing_since = COALESCE(failing_since, f.f_at), \
+        last_error = f.f_error \
+    FROM (SELECT d.webhook_id AS f_webhook, MIN(o.value ->> 3) AS f_at, \
+                 o.value ->> 6 AS f_error \
+          FROM json_each(?) o JOIN webhook_deliveries d ON d.id = o.value ->> 0 \
+          WHERE d.state = 'pending' AND o.value ->> 1 <> 'delivered' \
+          GROUP BY d.webhook_id) AS f \
+    WHERE webhooks.id = f.f_webhook; \
+    UPDATE webhooks SET failing_since = NULL, last_error = NULL \
+    WHERE failing_since IS NOT NULL AND id IN ( \
+        SELECT d.webhook_id FROM json_each(?) o \
+        JOIN webhook_deliveries d ON d.id = o.value ->> 0 \
+        WHERE d.state = 'pending' AND o.value ->> 1 = 'delivered'); \
+    UPDATE webhook_deliveries SET attempts = attempts + 1, \
+        round_attempts = round_attempts + 1, state = o.o_state, next_attempt_at = o.o_next, \
+        lease_until = NULL, updated_at = o.o_at \
+    FROM (SELECT value ->> 0 AS o_id, value ->> 1 AS o_state, value ->> 2 AS o_next, \
+                 value ->> 3 AS o_at FROM json_each(?)) AS o \
+    WHERE webhook_deliveries.id = o.o_id AND webhook_deliveries.state = 'pending'; \
+    UPDATE webhook_deliveries SET next_attempt_at = ? \
+    WHERE state = 'pending' AND next_attempt_at IS NULL AND id IN ( \
+        SELECT (SELECT q.id FROM webhook_deliveries q \
+                WHERE q.webhook_id = d.webhook_id AND q.subject = d.subject \
+                  AND q.state = 'pending' ORDER BY q.id LIMIT 1) \
+        FROM json_each(?) o JOIN webhook_deliveries d ON d.id = o.value ->> 0 \
+        WHERE o.value ->> 1 <> 'pending'); "
+    };
+}
+
+const RECORD_SQL: &str = concat!("BEGIN IMMEDIATE; ", record_statements!(), "COMMIT");
+
+/// A batch of results, then a claim: [`RECORD_SQL`]'s statements and [`CLAIM_SQL`]'s, in one
+/// transaction and one round trip; parameters as theirs, in that order.
+const RECORD_CLAIM_SQL: &str = concat!(
+    "BEGIN IMMEDIATE; ",
+    record_statements!(),
+    claim_statement!(),
+    "COMMIT"
+);
+
+/// Runs a whole write transaction sent as one multi-statement query (`BEGIN IMMEDIATE; …;
+/// COMMIT`) on the writer connection. Each statement sent separately is a round trip between
+/// a Tokio worker and sqlx's SQLite thread, and while a transaction is open every one of them
+/// holds the single write lock that the chargers' status writes also wait for; on a busy
+/// 2-core machine a hand-off can wait milliseconds for a core. If a statement fails, the
+/// rest of the script does not run and the transaction is rolled back here, so the pooled
+/// connection goes back clean.
+async fn script(
+    writer: &sqlx::SqlitePool,
+    query: ScriptQuery<'_>,
+) -> Result<Vec<sqlx::sqlite::SqliteRow>, StoreError> {
+    let mut conn = writer.acquire().await.map_err(db_error)?;
+    match query.fetch_all(&mut *conn).await {
+        Ok(rows) => Ok(rows),
+        Err(e) => {
+            if let Err(r) = sqlx::query("ROLLBACK").execute(&mut *conn).await {
+                let none_open = matches!(&r, sqlx::Error::Database(db)
+                    if db.message().contains("no transaction is active"));
+                if !none_open {
+                    tracing::warn!(error = %r, "could not roll back; closing the connection");
+                    conn.close_on_drop();
+                }
+            }
+            Err(db_error(e))
+        }
+    }
+}
+
+type ScriptQuery<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>;
+
+/// Binds [`claim_statement`]'s parameters, in their order.
+fn bind_claim<'q>(query: ScriptQuery<'q>, request: &ClaimRequest) -> ScriptQuery<'q> {
+    let now = ts(request.now);
+    query
+        .bind(ts(request.now + request.lease))
+        .bind(now.clone())
+        .bind(now.clone())
+        .bind(now.clone())
+        .bind(now)
+        .bind(i64::from(request.per_webhook))
+        .bind(i64::from(request.limit))
+}
+
+/// The deliveries a claim returned, oldest first.
+fn claimed(
+    rows: &[sqlx::sqlite::SqliteRow],
+    request: &ClaimRequest,
+) -> Result<Vec<ClaimedDelivery>, StoreError> {
+    let mut rows = rows
+        .iter()
+        .map(ClaimRow::from_row)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(db_error)?;
+    rows.sort_by_key(|r| r.id);
+    let lease_until = crate::columns::stored(request.now + request.lease);
+    rows.into_iter()
+        .map(|r| {
+            let (partner_id, environment, url, secret, previous_secret, previous_until): (
+                String,
+                String,
+                String,
+                String,
+                Option<String>,
+                Option<String>,
+            ) = serde_json::from_str(&r.webhook).map_err(|e| CorruptValue::new("webhooks", e))?;
+            let previous_until =
+                parse_opt_ts("webhooks.previous_secret_until", previous_until.as_deref())?;
+            let previous_secret = match (previous_secret.as_deref(), previous_until) {
+                (Some(s), Some(until)) if until > request.now => {
+                    Some(parse_secret("webhooks.previous_secret", s)?)
+                }
+                _ => None,
+            };
+            Ok(ClaimedDelivery {
+                id: r.id,
+                feed: FeedKey {
+                    partner_id: parse_with("webhooks.partner_id", &partner_id, PartnerId::parse)?,
+                    environment: parse_env("webhooks.environment", &environment)?,
+                },
+                url,
+                secret: parse_secret("webhooks.secret", &secret)?,
+                previous_secret,
+                event_id: parse_event_id("webhook_deliveries.event_id", &r.event_id)?,
+                event_type: parse_type("webhook_deliveries.event_type", &r.event_type)?,
+                event_created_at: parse_ts("events.created_at", &r.event_created_at)?,
+                subject: r.subject,
+                data: r.data,
+                seq: r.seq,
+                round_attempts: u32::try_from(r.round_attempts).unwrap_or(u32::MAX),
+                round_started_at: parse_ts(
+                    "webhook_deliveries.round_started_at",
+                    &r.round_started_at,
+                )?,
+                lease_until,
+            })
+        })
+        .collect()
+}
+
+/// [`record_statements`]'s parameters for a batch of results.
+struct ResultBatch {
+    /// `[delivery id, state, next attempt, at, status, latency_ms, error]` per result.
+    rows: String,
+    /// When a finished delivery's successor becomes due: the batch's last attempt.
+    at: String,
+}
+
+impl ResultBatch {
+    fn new(outcomes: &[AttemptOutcome]) -> Result<ResultBatch, StoreError> {
+        // One result per delivery: two for the same one (its lease ran out while this worker
+        // still held it, and it claimed it again) would number the same attempt twice.
+        let mut seen = std::collections::HashSet::new();
+        let rows: Vec<_> = outcomes
+            .iter()
+            .filter(|o| seen.insert(o.delivery_id))
+            .map(|o| {
+                let (state, next) = match o.next {
+                    NextStep::Delivered => (DeliveryState::Delivered, None),
+                    NextStep::RetryAt(t) => (DeliveryState::Pending, Some(ts(t))),
+                    NextStep::Dead => (DeliveryState::Dead, None),
+                };
+                (
+                    o.delivery_id,
+                    state.as_str(),
+                    next,
+                    ts(o.attempt.at),
+                    o.attempt.status,
+                    o.attempt.latency_ms,
+                    o.attempt.error.as_deref(),
+                )
+            })
+            .collect();
+        Ok(ResultBatch {
+            rows: to_json("webhook_attempts", &rows)?,
+            at: ts(outcomes
+                .iter()
+                .map(|o| o.attempt.at)
+                .max()
+                .unwrap_or_default()),
+        })
+    }
+
+    /// Binds the parameters, in their order.
+    fn bind<'q>(&self, query: ScriptQuery<'q>) -> ScriptQuery<'q> {
+        query
+            .bind(self.rows.clone())
+            .bind(self.rows.clone())
+            .bind(self.rows.clone())
+            .bind(self.rows.clone())
+            .bind(self.at.clone())
+            .bind(self.rows.clone())
+    }
 }
 
 #[async_trait]
@@ -716,235 +977,57 @@ impl EventStore for SqliteStore {
         request: &ClaimRequest,
     ) -> Result<Vec<ClaimedDelivery>, StoreError> {
         let now = ts(request.now);
-        let lease_until = request.now + request.lease;
-        let mut tx = self.write().await?;
-        // Only queue heads are due (see the migration), the NOT EXISTS guards the order even
-        // when a replay put an older delivery back; the window counts, per webhook, what is
-        // already in flight (leases not yet expired, on any worker) against `per_webhook`.
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "UPDATE webhook_deliveries SET lease_until = ?4 WHERE id IN ( \
-             WITH inflight AS ( \
-                 SELECT webhook_id, COUNT(*) AS n FROM webhook_deliveries \
-                 WHERE lease_until IS NOT NULL AND lease_until > ?1 AND state = 'pending' \
-                 GROUP BY webhook_id), \
-             due AS ( \
-                 SELECT d.id, d.webhook_id, d.next_attempt_at, \
-                        ROW_NUMBER() OVER (PARTITION BY d.webhook_id \
-                                           ORDER BY d.next_attempt_at, d.id) AS rn \
-                 FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id \
-                 WHERE d.state = 'pending' AND d.next_attempt_at <= ?1 \
-                   AND (d.lease_until IS NULL OR d.lease_until <= ?1) \
-                   AND w.enabled = 1 AND w.disabled_at IS NULL \
-                   AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e \
-                                   WHERE e.webhook_id = d.webhook_id AND e.subject = d.subject \
-                                     AND e.state = 'pending' AND e.id < d.id)) \
-             SELECT due.id FROM due LEFT JOIN inflight i ON i.webhook_id = due.webhook_id \
-             WHERE due.rn + COALESCE(i.n, 0) <= ?2 \
-             ORDER BY due.next_attempt_at, due.id LIMIT ?3) \
-             RETURNING id",
+        // Most wake-ups find nothing due (events for partners without a webhook create no
+        // delivery; deliveries in backoff wait): answer those from a reader, so the worker
+        // takes the single write lock only when there is something to claim, and never once
+        // per committed event for nothing.
+        let due: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM webhook_deliveries d \
+                            JOIN webhooks w ON w.id = d.webhook_id \
+                            WHERE d.state = 'pending' AND d.next_attempt_at <= ?1 \
+                              AND (d.lease_until IS NULL OR d.lease_until <= ?1) \
+                              AND w.enabled = 1 AND w.disabled_at IS NULL)",
         )
         .bind(&now)
-        .bind(i64::from(request.per_webhook))
-        .bind(i64::from(request.limit))
-        .bind(ts(lease_until))
-        .fetch_all(&mut *tx)
+        .fetch_one(self.pool())
         .await
         .map_err(db_error)?;
-        if ids.is_empty() {
+        if !due {
             return Ok(Vec::new());
         }
-        let ids = to_json("webhook_deliveries.id", &ids)?;
-        let rows: Vec<ClaimRow> = sqlx::query_as(
-            "SELECT d.id, w.partner_id, w.environment, w.url, w.secret, w.previous_secret, \
-                    w.previous_secret_until, d.event_id, d.event_type, \
-                    e.created_at AS event_created_at, d.subject, e.data, d.seq, \
-                    d.round_attempts, d.round_started_at \
-             FROM webhook_deliveries d \
-             JOIN webhooks w ON w.id = d.webhook_id JOIN events e ON e.id = d.event_id \
-             WHERE d.id IN (SELECT value FROM json_each(?1)) ORDER BY d.id",
-        )
-        .bind(&ids)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        tx.commit().await.map_err(db_error)?;
-        let lease_until = crate::columns::stored(lease_until);
-        rows.into_iter()
-            .map(|r| {
-                let previous_until = parse_opt_ts(
-                    "webhooks.previous_secret_until",
-                    r.previous_secret_until.as_deref(),
-                )?;
-                let previous_secret = match (r.previous_secret.as_deref(), previous_until) {
-                    (Some(s), Some(until)) if until > request.now => {
-                        Some(parse_secret("webhooks.previous_secret", s)?)
-                    }
-                    _ => None,
-                };
-                Ok(ClaimedDelivery {
-                    id: r.id,
-                    feed: FeedKey {
-                        partner_id: parse_with(
-                            "webhooks.partner_id",
-                            &r.partner_id,
-                            PartnerId::parse,
-                        )?,
-                        environment: parse_env("webhooks.environment", &r.environment)?,
-                    },
-                    url: r.url,
-                    secret: parse_secret("webhooks.secret", &r.secret)?,
-                    previous_secret,
-                    event_id: parse_event_id("webhook_deliveries.event_id", &r.event_id)?,
-                    event_type: parse_type("webhook_deliveries.event_type", &r.event_type)?,
-                    event_created_at: parse_ts("events.created_at", &r.event_created_at)?,
-                    subject: r.subject,
-                    data: r.data,
-                    seq: r.seq,
-                    round_attempts: u32::try_from(r.round_attempts).unwrap_or(u32::MAX),
-                    round_started_at: parse_ts(
-                        "webhook_deliveries.round_started_at",
-                        &r.round_started_at,
-                    )?,
-                    lease_until,
-                })
-            })
-            .collect()
+        // One round trip for the whole transaction (see `script`): the claim's UPDATE returns
+        // each delivery with its event and webhook, so the write lock is held for one
+        // hand-off to SQLite's thread, not four.
+        let rows = script(&self.writer, bind_claim(sqlx::query(CLAIM_SQL), request)).await?;
+        claimed(&rows, request)
     }
 
     async fn record_attempts(&self, outcomes: &[AttemptOutcome]) -> Result<(), StoreError> {
         if outcomes.is_empty() {
             return Ok(());
         }
-        // Set-based: a handful of statements per batch, whatever its size (each statement is
-        // a round trip to SQLite's thread; per-row statements cap throughput).
-        let rows: Vec<serde_json::Value> = outcomes
-            .iter()
-            .map(|o| {
-                let (state, next) = match o.next {
-                    NextStep::Delivered => (DeliveryState::Delivered, None),
-                    NextStep::RetryAt(t) => (DeliveryState::Pending, Some(ts(t))),
-                    NextStep::Dead => (DeliveryState::Dead, None),
-                };
-                serde_json::json!({
-                    "id": o.delivery_id,
-                    "state": state.as_str(),
-                    "next": next,
-                    "at": ts(o.attempt.at),
-                    "status": o.attempt.status,
-                    "latency": o.attempt.latency_ms,
-                    "error": o.attempt.error,
-                })
-            })
-            .collect();
-        let rows = to_json("webhook_attempts", &rows)?;
-        let mut tx = self.write().await?;
-        // `state = 'pending'`: a worker whose lease ran out may report after another worker
-        // already finished the delivery; its late result must not undo that.
-        let updated: Vec<(i64, i64, i64, String, String)> = sqlx::query_as(
-            "WITH o AS (SELECT json_extract(value, '$.id') AS id, \
-                               json_extract(value, '$.state') AS state, \
-                               json_extract(value, '$.next') AS next, \
-                               json_extract(value, '$.at') AS at \
-                        FROM json_each(?1)) \
-             UPDATE webhook_deliveries AS d SET attempts = d.attempts + 1, \
-                 round_attempts = d.round_attempts + 1, state = o.state, \
-                 next_attempt_at = o.next, lease_until = NULL, updated_at = o.at \
-             FROM o WHERE d.id = o.id AND d.state = 'pending' \
-             RETURNING id, attempts, webhook_id, subject, state",
-        )
-        .bind(&rows)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        if updated.is_empty() {
-            return tx.commit().await.map_err(db_error);
-        }
-        let numbers: HashMap<i64, i64> = updated.iter().map(|u| (u.0, u.1)).collect();
-        let numbers = to_json("webhook_attempts.number", &numbers)?;
-        sqlx::query(
-            "INSERT INTO webhook_attempts (delivery_id, number, at, status, latency_ms, error) \
-             SELECT json_extract(o.value, '$.id'), \
-                    json_extract(?2, '$.\"' || json_extract(o.value, '$.id') || '\"'), \
-                    json_extract(o.value, '$.at'), json_extract(o.value, '$.status'), \
-                    json_extract(o.value, '$.latency'), json_extract(o.value, '$.error') \
-             FROM json_each(?1) o \
-             WHERE json_extract(?2, '$.\"' || json_extract(o.value, '$.id') || '\"') \
-                   IS NOT NULL",
-        )
-        .bind(&rows)
-        .bind(&numbers)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        // A finished delivery makes the next one of its (webhook, subject) queue due.
-        let finished: Vec<(i64, &str)> = updated
-            .iter()
-            .filter(|u| u.4 != DeliveryState::Pending.as_str())
-            .map(|u| (u.2, u.3.as_str()))
-            .collect();
-        if !finished.is_empty() {
-            let at = ts(outcomes
-                .iter()
-                .map(|o| o.attempt.at)
-                .max()
-                .unwrap_or_default());
-            sqlx::query(
-                "UPDATE webhook_deliveries SET next_attempt_at = ?2 \
-                 WHERE id IN (SELECT (SELECT q.id FROM webhook_deliveries q \
-                                      WHERE q.webhook_id = json_extract(f.value, '$[0]') \
-                                        AND q.subject = json_extract(f.value, '$[1]') \
-                                        AND q.state = 'pending' ORDER BY q.id LIMIT 1) \
-                              FROM json_each(?1) f) \
-                   AND next_attempt_at IS NULL",
-            )
-            .bind(to_json("webhook_deliveries.subject", &finished)?)
-            .bind(&at)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        }
-        // Each webhook's health: failures start (or continue) `failing_since`; any success in
-        // the batch clears it, so it is applied last.
-        let by_id: HashMap<i64, &AttemptOutcome> =
-            outcomes.iter().map(|o| (o.delivery_id, o)).collect();
-        let mut failed: HashMap<i64, (String, Option<String>)> = HashMap::new();
-        let mut succeeded: Vec<i64> = Vec::new();
-        for (id, _, webhook, _, _) in &updated {
-            let Some(o) = by_id.get(id) else { continue };
-            if o.next == NextStep::Delivered {
-                succeeded.push(*webhook);
-            } else {
-                failed
-                    .entry(*webhook)
-                    .or_insert((ts(o.attempt.at), o.attempt.error.clone()));
-            }
-        }
-        if !failed.is_empty() {
-            let failed: Vec<(i64, String, Option<String>)> =
-                failed.into_iter().map(|(w, (at, e))| (w, at, e)).collect();
-            sqlx::query(
-                "UPDATE webhooks SET \
-                     failing_since = COALESCE(failing_since, json_extract(f.value, '$[1]')), \
-                     last_error = json_extract(f.value, '$[2]') \
-                 FROM json_each(?1) f WHERE webhooks.id = json_extract(f.value, '$[0]')",
-            )
-            .bind(to_json("webhooks.failing_since", &failed)?)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        }
-        if !succeeded.is_empty() {
-            sqlx::query(
-                "UPDATE webhooks SET failing_since = NULL, last_error = NULL \
-                 WHERE id IN (SELECT value FROM json_each(?1)) AND failing_since IS NOT NULL",
-            )
-            .bind(to_json("webhooks.id", &succeeded)?)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        }
+        let batch = ResultBatch::new(outcomes)?;
         // Workers loop on their own results; feed readers have nothing new to read.
-        tx.commit().await.map_err(db_error)
+        script(&self.writer, batch.bind(sqlx::query(RECORD_SQL))).await?;
+        Ok(())
+    }
+
+    async fn record_and_claim(
+        &self,
+        outcomes: &[AttemptOutcome],
+        request: &ClaimRequest,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        if outcomes.is_empty() {
+            return self.claim_deliveries(request).await;
+        }
+        if request.limit == 0 {
+            self.record_attempts(outcomes).await?;
+            return Ok(Vec::new());
+        }
+        let batch = ResultBatch::new(outcomes)?;
+        let query = bind_claim(batch.bind(sqlx::query(RECORD_CLAIM_SQL)), request);
+        let rows = script(&self.writer, query).await?;
+        claimed(&rows, request)
     }
 
     async fn disable_failing_webhooks(
@@ -1140,6 +1223,7 @@ mod tests {
         ConnectorStatusChangedData, ReservationEndedData, ReservationRef, WebhookTestData,
     };
     use openpile_core::ids::{ChargerId, ConnectorId, ReservationId, StationId};
+    use openpile_core::settlement::events::StatementEventKind;
     use openpile_core::status::ConnectorStatus;
 
     fn t0() -> DateTime<Utc> {
@@ -1501,6 +1585,74 @@ mod tests {
         assert_eq!(w.failing_since, Some(retry_at));
     }
 
+    /// The worker's step: a result frees its endpoint's slot and makes the next delivery of
+    /// its queue due, and the claim in the same transaction takes that one at once.
+    #[tokio::test]
+    async fn a_result_and_the_next_claim_go_in_one_step() {
+        let store = seeded().await;
+        let a = feed("A", Environment::Production);
+        hook(&store, &a, &[EventType::ConnectorStatusChanged]).await;
+        status(&store, "S1", "S1-1", 1).await;
+        status(&store, "S1", "S1-1", 2).await;
+        status(&store, "S1", "S1-2", 1).await;
+        let first = store.claim_deliveries(&claim(t0(), 1)).await.unwrap();
+        assert_eq!(first.len(), 1);
+        assert_eq!(
+            (first[0].subject.as_str(), first[0].seq),
+            ("connector:S1-1", Some(1))
+        );
+        // The cap is full: nothing more without a result.
+        assert!(
+            store
+                .claim_deliveries(&claim(t0(), 1))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let next = store
+            .record_and_claim(
+                &[outcome(first[0].id, NextStep::Delivered, t0())],
+                &claim(t0(), 1),
+            )
+            .await
+            .unwrap();
+        assert_eq!(next.len(), 1);
+        assert_eq!(
+            (next[0].subject.as_str(), next[0].seq),
+            ("connector:S1-1", Some(2))
+        );
+        assert!(next[0].data.contains("S1-1"));
+        let log = store.list_deliveries(&a, None, 10).await.unwrap();
+        let done = log.items.iter().find(|d| d.id == first[0].id).unwrap();
+        assert_eq!(done.state, DeliveryState::Delivered);
+        assert_eq!(done.attempts.len(), 1);
+        // A failure keeps its slot free too, and its queue blocked until the retry.
+        let retry_at = t0() + Duration::seconds(30);
+        let last = store
+            .record_and_claim(
+                &[outcome(next[0].id, NextStep::RetryAt(retry_at), t0())],
+                &claim(t0(), 1),
+            )
+            .await
+            .unwrap();
+        assert_eq!(last.len(), 1);
+        assert_eq!(last[0].subject, "connector:S1-2");
+        let w = store.webhook(&a).await.unwrap().unwrap();
+        assert_eq!(w.failing_since, Some(t0()));
+        // Results alone, with no slot to fill.
+        let none = ClaimRequest {
+            limit: 0,
+            ..claim(t0(), 1)
+        };
+        let taken = store
+            .record_and_claim(&[outcome(last[0].id, NextStep::Delivered, t0())], &none)
+            .await
+            .unwrap();
+        assert!(taken.is_empty());
+        let w = store.webhook(&a).await.unwrap().unwrap();
+        assert_eq!(w.failing_since, None);
+    }
+
     #[tokio::test]
     async fn expired_leases_come_back_and_late_results_do_not_undo_others() {
         let store = seeded().await;
@@ -1675,5 +1827,153 @@ mod tests {
             store.queue_test_delivery(&none, &test).await,
             Err(StoreError::NotFound)
         ));
+    }
+
+    fn statement_event(partner: &str, kind: StatementEventKind) -> Event {
+        use openpile_core::settlement::events::{StatementEvent, StatementEventData};
+        Event::new(
+            EventData::Statement(Box::new(StatementEvent {
+                kind,
+                data: StatementEventData {
+                    statement_id: openpile_core::ids::StatementId::parse("st-1").unwrap(),
+                    partner_id: PartnerId::parse(partner).unwrap(),
+                    period: "2026-03".into(),
+                    state: openpile_core::settlement::statement::StatementState::Confirmed,
+                    totals: Default::default(),
+                    reconciliation: None,
+                    credit: None,
+                    payment_reference: None,
+                    at: t0(),
+                },
+            })),
+            t0(),
+        )
+    }
+
+    #[tokio::test]
+    async fn statement_events_reach_their_partner_in_production_only() {
+        let store = seeded().await;
+        let b = PartnerId::parse("B").unwrap();
+        let e = statement_event("B", StatementEventKind::Confirmed);
+        write(&store, &e, Audience::Partner(b), t0()).await;
+        let production = all(&store, &feed("B", Environment::Production)).await;
+        assert_eq!(production.len(), 1);
+        assert_eq!(production[0].event_type, EventType::StatementConfirmed);
+        assert_eq!(production[0].subject, "statement:st-1");
+        assert!(production[0].data.contains("\"partner_id\":\"B\""));
+        assert!(!production[0].data.contains("\"kind\""));
+        assert!(
+            all(&store, &feed("B", Environment::Sandbox))
+                .await
+                .is_empty()
+        );
+        assert!(
+            all(&store, &feed("A", Environment::Production))
+                .await
+                .is_empty()
+        );
+        // A partner the store does not hold has no feed: the event is kept, seen by nobody.
+        let ghost = statement_event("ZZ", StatementEventKind::Issued);
+        write(
+            &store,
+            &ghost,
+            Audience::Partner(PartnerId::parse("ZZ").unwrap()),
+            t0(),
+        )
+        .await;
+        assert_eq!(
+            store
+                .feed_head(&feed("ZZ", Environment::Production))
+                .await
+                .unwrap(),
+            0
+        );
+    }
+
+    /// The claim and the results run on every delivery, on the single writer: each of their
+    /// statements must reach rows through an index, never by scanning a table that grows
+    /// with the traffic (deliveries, attempts, events).
+    #[tokio::test]
+    async fn claims_and_results_search_by_index() {
+        let store = seeded().await;
+        let mut statements = Vec::new();
+        for script in [CLAIM_SQL, RECORD_SQL] {
+            statements.extend(
+                script
+                    .split("; ")
+                    .map(str::trim)
+                    .filter(|s| !matches!(*s, "BEGIN IMMEDIATE" | "COMMIT")),
+            );
+        }
+        assert_eq!(statements.len(), 6);
+        for statement in statements {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "EXPLAIN QUERY PLAN {statement}"
+            )));
+            for _ in 0..statement.matches('?').count() {
+                query = query.bind("[]");
+            }
+            let plan: Vec<String> = query
+                .fetch_all(store.pool())
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| sqlx::Row::get::<String, _>(r, 3))
+                .collect();
+            for line in &plan {
+                let scans_a_table = line.starts_with("SCAN ")
+                    && !line.contains("VIRTUAL TABLE")
+                    && !["SCAN due", "SCAN f", "SCAN (subquery"]
+                        .iter()
+                        .any(|ok| line.starts_with(ok));
+                assert!(!scans_a_table, "{statement}\n{plan:#?}");
+            }
+        }
+    }
+
+    /// Issue 6's delivery worker wakes on every committed event. With nothing due (no partner
+    /// has a webhook subscribed) a claim must not queue for the single writer: it answers from
+    /// a reader, so it returns even while another transaction holds the write lock.
+    #[tokio::test]
+    async fn claiming_with_nothing_due_takes_no_write_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("o.db").display());
+        let store = SqliteStore::connect(&url).await.unwrap();
+        let held = store.write().await.unwrap();
+        let claimed = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            store.claim_deliveries(&claim(t0(), 8)),
+        )
+        .await
+        .expect("the claim waited for the write lock")
+        .unwrap();
+        assert!(claimed.is_empty());
+        drop(held);
+    }
+
+    #[tokio::test]
+    async fn claiming_with_something_due_still_claims_it() {
+        let store = seeded().await;
+        let a = feed("A", Environment::Production);
+        hook(&store, &a, &[EventType::StatementSettled]).await;
+        let e = statement_event("A", StatementEventKind::Settled);
+        write(&store, &e, Audience::Partner(a.partner_id.clone()), t0()).await;
+        // Not due yet (a second before), then due.
+        let early = store
+            .claim_deliveries(&claim(t0() - Duration::seconds(1), 8))
+            .await
+            .unwrap();
+        assert!(early.is_empty());
+        let claimed = store.claim_deliveries(&claim(t0(), 8)).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(claimed[0].event_type, EventType::StatementSettled);
+        // Leased: nothing due again until the lease runs out.
+        assert!(
+            store
+                .claim_deliveries(&claim(t0(), 8))
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 }

@@ -1,12 +1,20 @@
 //! [`PartnerStore`] on SQLite: applicant accounts, applications with revisions and decisions,
 //! partners, client credentials, secrets, access tokens and notifications (migration 0003).
 //! Forms and contracts are kept as JSON and re-validated by core on the way out.
+//!
+//! Decisions and credential changes write their partner-account event
+//! (`partner.application_decided`, `partner.credentials_rotated`, `partner.credentials_revoked`)
+//! through the outbox in their own transaction, so a change that fails emits nothing.
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use openpile_core::error::StoreError;
+use openpile_core::event::{
+    ApplicationDecidedData, Audience, CredentialsRevokedData, CredentialsRotatedData, Event,
+    EventData,
+};
 use openpile_core::ids::PartnerId;
 use openpile_core::operator::{AuditEntry, Email};
 use openpile_core::page::{Page, PageRequest};
@@ -19,7 +27,9 @@ use openpile_core::partner::credential::{
     AccessToken, ClientId, ClientSecret, Credential, Environment, Partner, PartnerStatus, ScopeSet,
     TokenGrant,
 };
-use openpile_core::partner::notification::{EmailStatus, Notification, NotificationKind};
+use openpile_core::partner::notification::{
+    EmailAttempt, EmailStatus, MailRetry, MailRetryQueue, Notification, NotificationKind,
+};
 use openpile_core::partner::ports::{
     ApplicantAccount, NewApplication, PartnerStatusChange, PartnerStore,
 };
@@ -27,6 +37,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::SqliteConnection;
 
 use crate::columns::{parse_json, parse_opt_ts, parse_ts, parse_with, to_json, to_u32, ts};
+use crate::outbox::{commit, emit};
 use crate::{CorruptValue, SqliteStore, db_error, into_page, page_limit};
 
 /// Reported when a resubmission or decision finds the application moved on (another revision,
@@ -507,6 +518,27 @@ async fn credentials_where(
         .collect()
 }
 
+/// The partner and environment of a credential, `None` if there is no such client.
+async fn credential_owner(
+    conn: &mut SqliteConnection,
+    client_id: &ClientId,
+) -> Result<Option<(PartnerId, Environment)>, StoreError> {
+    let row: Option<(String, String)> = sqlx::query_as(
+        "SELECT partner_id, environment FROM partner_credentials WHERE client_id = ?1",
+    )
+    .bind(client_id.as_str())
+    .fetch_optional(conn)
+    .await
+    .map_err(db_error)?;
+    row.map(|(p, e)| {
+        Ok((
+            parse_with("partner_credentials.partner_id", &p, PartnerId::parse)?,
+            parse_environment("partner_credentials.environment", &e)?,
+        ))
+    })
+    .transpose()
+}
+
 async fn partner_by_id(conn: &mut SqliteConnection, id: &str) -> Result<Partner, StoreError> {
     let sql = format!("SELECT {PARTNER_COLUMNS} FROM partners WHERE id = ?1");
     let row: PartnerRow = sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -780,7 +812,33 @@ impl PartnerStore for SqliteStore {
         }
         insert_notification(&mut tx, notification).await?;
         insert_audit(&mut tx, audit).await?;
-        tx.commit().await.map_err(db_error)
+        // The applicant learns the decision in its feeds (its sandbox credential exists from
+        // the application on); a rejection carries the reviewer's reason.
+        let partner_id = parse_with(
+            "partner_applications.partner_id",
+            &partner_id,
+            PartnerId::parse,
+        )?;
+        let event = Event::new(
+            EventData::ApplicationDecided {
+                partner_id: partner_id.clone(),
+                data: ApplicationDecidedData {
+                    application_id: application_id.to_string(),
+                    outcome: decision.outcome,
+                    reason: decision.reason.clone(),
+                    decided_at: decision.decided_at,
+                },
+            },
+            decision.decided_at,
+        );
+        emit(
+            &mut tx,
+            &event,
+            &Audience::Partner(partner_id),
+            decision.decided_at,
+        )
+        .await?;
+        commit(tx).await
     }
 
     async fn get_partner(&self, id: &PartnerId) -> Result<Partner, StoreError> {
@@ -879,27 +937,22 @@ impl PartnerStore for SqliteStore {
         notification: Option<&Notification>,
     ) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
-        let exists: Option<(i64,)> =
-            sqlx::query_as("SELECT 1 FROM partner_credentials WHERE client_id = ?1")
-                .bind(client_id.as_str())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_error)?;
-        if exists.is_none() {
+        let Some((partner_id, environment)) = credential_owner(&mut tx, client_id).await? else {
             return Err(StoreError::NotFound);
-        }
+        };
         // A secret still in an earlier grace period ends now, so at most two are ever live.
-        sqlx::query(
+        let mut revoked: Vec<String> = sqlx::query_scalar(
             "UPDATE partner_secrets SET revoked_at = ?2, updated_at = ?2 \
              WHERE client_id = ?1 AND revoked_at IS NULL AND expires_at IS NOT NULL \
-             AND expires_at > ?2",
+             AND expires_at > ?2 RETURNING id",
         )
         .bind(client_id.as_str())
         .bind(ts(at))
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await
         .map_err(db_error)?;
-        sqlx::query(
+        revoked.sort();
+        let graced = sqlx::query(
             "UPDATE partner_secrets SET expires_at = ?2, updated_at = ?3 \
              WHERE client_id = ?1 AND revoked_at IS NULL AND expires_at IS NULL",
         )
@@ -908,12 +961,28 @@ impl PartnerStore for SqliteStore {
         .bind(ts(at))
         .execute(&mut *tx)
         .await
-        .map_err(db_error)?;
+        .map_err(db_error)?
+        .rows_affected();
         insert_secret(&mut tx, client_id, secret).await?;
         if let Some(n) = notification {
             insert_notification(&mut tx, n).await?;
         }
-        tx.commit().await.map_err(db_error)
+        let event = Event::new(
+            EventData::CredentialsRotated {
+                partner_id: partner_id.clone(),
+                data: CredentialsRotatedData {
+                    client_id: client_id.as_str().to_string(),
+                    environment,
+                    secret_id: secret.id.clone(),
+                    rotated_at: at,
+                    previous_secret_expires_at: (graced > 0).then_some(grace_until),
+                    revoked_secret_ids: revoked,
+                },
+            },
+            at,
+        );
+        emit(&mut tx, &event, &Audience::Partner(partner_id), at).await?;
+        commit(tx).await
     }
 
     async fn revoke_secret(
@@ -924,7 +993,22 @@ impl PartnerStore for SqliteStore {
         notification: &Notification,
     ) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
-        let done = sqlx::query(
+        let Some((partner_id, environment)) = credential_owner(&mut tx, client_id).await? else {
+            return Err(StoreError::NotFound);
+        };
+        // `revoked_at IS NULL`: revoking a dead secret again changes nothing and says nothing.
+        let was_live: Option<bool> = sqlx::query_scalar(
+            "SELECT revoked_at IS NULL FROM partner_secrets WHERE id = ?2 AND client_id = ?1",
+        )
+        .bind(client_id.as_str())
+        .bind(secret_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        let Some(was_live) = was_live else {
+            return Err(StoreError::NotFound);
+        };
+        sqlx::query(
             "UPDATE partner_secrets SET revoked_at = COALESCE(revoked_at, ?3), updated_at = ?3 \
              WHERE id = ?2 AND client_id = ?1",
         )
@@ -934,11 +1018,23 @@ impl PartnerStore for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
         insert_notification(&mut tx, notification).await?;
-        tx.commit().await.map_err(db_error)
+        if was_live {
+            let event = Event::new(
+                EventData::CredentialsRevoked {
+                    partner_id: partner_id.clone(),
+                    data: CredentialsRevokedData {
+                        client_id: client_id.as_str().to_string(),
+                        environment,
+                        secret_id: secret_id.to_string(),
+                        revoked_at: at,
+                    },
+                },
+                at,
+            );
+            emit(&mut tx, &event, &Audience::Partner(partner_id), at).await?;
+        }
+        commit(tx).await
     }
 
     async fn create_token(&self, t: &AccessToken) -> Result<(), StoreError> {
@@ -1060,5 +1156,408 @@ impl PartnerStore for SqliteStore {
             return Err(StoreError::NotFound);
         }
         tx.commit().await.map_err(db_error)
+    }
+
+    async fn record_email_attempt(
+        &self,
+        notification_id: &str,
+        attempt: &EmailAttempt,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        let done = sqlx::query(
+            "UPDATE partner_notifications SET email_status = ?2, email_attempts = ?3, \
+             email_next_attempt_at = ?4, \
+             updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
+        )
+        .bind(notification_id)
+        .bind(attempt.status.as_str())
+        .bind(i64::from(attempt.attempts))
+        .bind(attempt.next_attempt_at.map(ts))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn due_mail_retries(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<MailRetryQueue, StoreError> {
+        // Both queries use partner_notifications_mail_retry_idx (its WHERE is repeated so the
+        // planner may pick the partial index).
+        let sql = format!(
+            "SELECT {NOTIFICATION_COLUMNS}, email_attempts, email_next_attempt_at \
+             FROM partner_notifications \
+             WHERE email_status = 'failed' AND email_next_attempt_at IS NOT NULL \
+             AND email_next_attempt_at <= ?1 ORDER BY email_next_attempt_at, id LIMIT ?2"
+        );
+        let rows: Vec<MailRetryRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(ts(now))
+            .bind(i64::from(limit))
+            .fetch_all(self.pool())
+            .await
+            .map_err(db_error)?;
+        let scheduled: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM partner_notifications \
+             WHERE email_status = 'failed' AND email_next_attempt_at IS NOT NULL",
+        )
+        .fetch_one(self.pool())
+        .await
+        .map_err(db_error)?;
+        let due = rows
+            .into_iter()
+            .map(MailRetry::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        let waiting = u64::try_from(scheduled)
+            .unwrap_or(0)
+            .saturating_sub(due.len() as u64);
+        Ok(MailRetryQueue { due, waiting })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct MailRetryRow {
+    #[sqlx(flatten)]
+    notification: NotificationRow,
+    email_attempts: i64,
+    email_next_attempt_at: String,
+}
+
+impl TryFrom<MailRetryRow> for MailRetry {
+    type Error = StoreError;
+
+    fn try_from(r: MailRetryRow) -> Result<Self, StoreError> {
+        Ok(MailRetry {
+            attempts: to_u32("partner_notifications.email_attempts", r.email_attempts)?,
+            due: parse_ts(
+                "partner_notifications.email_next_attempt_at",
+                &r.email_next_attempt_at,
+            )?,
+            notification: Notification::try_from(r.notification)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The partner-account events: written in the transaction of the change, so a change that
+    //! fails writes none; seen by the partner concerned only, in both of its feeds.
+
+    use super::*;
+    use chrono::TimeZone;
+    use openpile_core::event::{EventStore, EventType, FeedEvent, FeedKey, FeedQuery};
+    use openpile_core::partner::notification::EmailStatus;
+    use openpile_store_contract::partners::{new_application, sandbox_client};
+
+    fn at(minute: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 1, 9, minute, 0).unwrap()
+    }
+
+    fn note(id: &str, partner: &PartnerId) -> Notification {
+        Notification {
+            id: id.into(),
+            partner_id: partner.clone(),
+            kind: NotificationKind::ApplicationRejected,
+            subject: "s".into(),
+            body: "b".into(),
+            email_to: Email::parse("p@example.com").unwrap(),
+            email_status: EmailStatus::NotConfigured,
+            created_at: at(1),
+        }
+    }
+
+    fn audit(id: &str) -> AuditEntry {
+        AuditEntry {
+            id: id.into(),
+            at: at(1),
+            actor: "operator:op".into(),
+            action: "partner_application.reject".into(),
+            object: "partner_application:a".into(),
+            details: "{}".into(),
+        }
+    }
+
+    fn rejection(revision: u32) -> ApplicationDecision {
+        ApplicationDecision {
+            id: format!("dec-{revision}"),
+            revision,
+            outcome: DecisionOutcome::Rejected,
+            reason: Some("营业执照不清晰".into()),
+            decided_by: "op".into(),
+            decided_at: at(2),
+            contract: None,
+        }
+    }
+
+    async fn feed(store: &SqliteStore, partner: &PartnerId, env: Environment) -> Vec<FeedEvent> {
+        let key = FeedKey {
+            partner_id: partner.clone(),
+            environment: env,
+        };
+        let q = FeedQuery {
+            after: 0,
+            limit: 100,
+            types: vec![],
+        };
+        store.read_feed(&key, &q).await.unwrap().events
+    }
+
+    #[tokio::test]
+    async fn a_decision_is_told_to_its_applicant_only_and_only_when_written() {
+        let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+        let (one, two) = (new_application(1), new_application(2));
+        store.create_application(&one).await.unwrap();
+        store.create_application(&two).await.unwrap();
+        let p1 = one.partner.id.clone();
+        // A stale revision is refused: nothing is decided, nothing is told.
+        let stale = store
+            .decide_application(
+                &one.application_id,
+                &rejection(7),
+                None,
+                &note("n-1", &p1),
+                &audit("a-1"),
+            )
+            .await;
+        assert!(
+            matches!(stale, Err(StoreError::Conflict { .. })),
+            "{stale:?}"
+        );
+        assert!(feed(&store, &p1, Environment::Sandbox).await.is_empty());
+        store
+            .decide_application(
+                &one.application_id,
+                &rejection(1),
+                None,
+                &note("n-2", &p1),
+                &audit("a-2"),
+            )
+            .await
+            .unwrap();
+        for env in [Environment::Sandbox, Environment::Production] {
+            let events = feed(&store, &p1, env).await;
+            assert_eq!(events.len(), 1, "{env:?}");
+            assert_eq!(events[0].event_type, EventType::PartnerApplicationDecided);
+            assert!(events[0].data.contains("\"outcome\":\"rejected\""));
+            assert!(events[0].data.contains("营业执照不清晰"));
+            assert!(events[0].data.contains(&one.application_id));
+        }
+        assert!(
+            feed(&store, &two.partner.id, Environment::Sandbox)
+                .await
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn rotations_and_revocations_are_told_without_secrets() {
+        let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+        let app = new_application(3);
+        store.create_application(&app).await.unwrap();
+        let p = app.partner.id.clone();
+        let client = sandbox_client(3);
+        let first = app.sandbox.secrets[0].id.clone();
+        let new = ClientSecret {
+            id: "sec-new".into(),
+            hash: "sha256-of-new".into(),
+            created_at: at(5),
+            expires_at: None,
+            revoked_at: None,
+        };
+        store
+            .add_secret(&client, &new, at(35), at(5), None)
+            .await
+            .unwrap();
+        // An unknown client: refused, and nothing told.
+        let unknown = ClientId::parse("sbx_unknown").unwrap();
+        assert!(
+            store
+                .add_secret(&unknown, &new, at(35), at(5), None)
+                .await
+                .is_err()
+        );
+        store
+            .revoke_secret(&client, &first, at(6), &note("n-r", &p))
+            .await
+            .unwrap();
+        // Revoking it again changes nothing and tells nothing.
+        store
+            .revoke_secret(&client, &first, at(7), &note("n-r2", &p))
+            .await
+            .unwrap();
+        let events = feed(&store, &p, Environment::Production).await;
+        let types: Vec<EventType> = events.iter().map(|e| e.event_type).collect();
+        assert_eq!(
+            types,
+            vec![
+                EventType::PartnerCredentialsRotated,
+                EventType::PartnerCredentialsRevoked
+            ]
+        );
+        let rotated: serde_json::Value = serde_json::from_str(&events[0].data).unwrap();
+        assert_eq!(rotated["secret_id"], "sec-new");
+        assert_eq!(rotated["client_id"], client.as_str());
+        assert_eq!(rotated["environment"], "sandbox");
+        let until = rotated["previous_secret_expires_at"].as_str().unwrap();
+        assert_eq!(DateTime::parse_from_rfc3339(until).unwrap(), at(35));
+        assert!(!events[0].data.contains("sha256-of-new"));
+        let revoked: serde_json::Value = serde_json::from_str(&events[1].data).unwrap();
+        assert_eq!(revoked["secret_id"], first.as_str());
+        assert_eq!(feed(&store, &p, Environment::Sandbox).await.len(), 2);
+    }
+
+    /// Migration 0008 turns a contract's single `revenue_share` into the same rate on every
+    /// fee, and leaves per-fee contracts alone (so running it on new data changes nothing).
+    #[tokio::test]
+    async fn failed_emails_are_found_again_when_their_retry_is_due() {
+        let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+        let (one, two) = (new_application(1), new_application(2));
+        store.create_application(&one).await.unwrap();
+        store.create_application(&two).await.unwrap();
+        let failed = |attempts, next| EmailAttempt {
+            status: EmailStatus::Failed,
+            attempts,
+            next_attempt_at: next,
+        };
+        store
+            .record_email_attempt(&one.notification.id, &failed(1, Some(at(10))))
+            .await
+            .unwrap();
+        store
+            .record_email_attempt(&two.notification.id, &failed(2, Some(at(5))))
+            .await
+            .unwrap();
+        // Not due yet: both wait.
+        let q = store.due_mail_retries(at(4), 10).await.unwrap();
+        assert_eq!((q.due.len(), q.waiting), (0, 2));
+        // Due ones come earliest first, with their attempts and the whole notification.
+        let q = store.due_mail_retries(at(10), 10).await.unwrap();
+        let due: Vec<_> = q
+            .due
+            .iter()
+            .map(|r| (r.notification.id.as_str(), r.attempts, r.due))
+            .collect();
+        assert_eq!(
+            due,
+            [
+                (two.notification.id.as_str(), 2, at(5)),
+                (one.notification.id.as_str(), 1, at(10))
+            ]
+        );
+        assert_eq!(
+            q.due[1].notification,
+            Notification {
+                email_status: EmailStatus::Failed,
+                ..one.notification.clone()
+            }
+        );
+        // The limit bounds a round; the rest count as waiting.
+        let q = store.due_mail_retries(at(10), 1).await.unwrap();
+        assert_eq!((q.due.len(), q.waiting), (1, 1));
+        // Sent, or failed for the last time: no longer scheduled.
+        store
+            .record_email_attempt(
+                &two.notification.id,
+                &EmailAttempt {
+                    status: EmailStatus::Sent,
+                    attempts: 3,
+                    next_attempt_at: None,
+                },
+            )
+            .await
+            .unwrap();
+        store
+            .record_email_attempt(&one.notification.id, &failed(5, None))
+            .await
+            .unwrap();
+        let q = store.due_mail_retries(at(59), 10).await.unwrap();
+        assert_eq!((q.due.len(), q.waiting), (0, 0));
+        assert!(matches!(
+            store.record_email_attempt("nope", &failed(1, None)).await,
+            Err(StoreError::NotFound)
+        ));
+    }
+
+    #[tokio::test]
+    async fn migration_0010_schedules_emails_that_failed_before_it() {
+        let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+        let one = new_application(1);
+        store.create_application(&one).await.unwrap();
+        store
+            .set_email_status(&one.notification.id, EmailStatus::Failed)
+            .await
+            .unwrap();
+        // As a database written before 0010 holds it: failed, with no schedule.
+        sqlx::query(
+            "UPDATE partner_notifications SET email_attempts = 0, email_next_attempt_at = NULL",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        let sql = include_str!("../migrations/0010_mail_retry.sql");
+        let update = sql
+            .split(';')
+            .find(|s| s.contains("UPDATE partner_notifications"))
+            .unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(update.to_owned()))
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let q = store
+            .due_mail_retries(Utc::now() + chrono::TimeDelta::minutes(1), 10)
+            .await
+            .unwrap();
+        assert_eq!(q.due.len(), 1);
+        assert_eq!(q.due[0].attempts, 1);
+    }
+
+    #[tokio::test]
+    async fn migration_0008_gives_old_contracts_their_rate_on_every_fee() {
+        let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+        let legacy = r#"{"station_scope":{"kind":"all"},"revenue_share":"0.05",
+            "rate_limit":{"requests_per_second":10,"burst":10},"settlement_cycle":"monthly",
+            "scopes":["stations:read"]}"#;
+        let current = legacy.replace(
+            r#""revenue_share":"0.05""#,
+            r#""revenue_share":{"electricity":"0","service":"0.1","idle":"0"}"#,
+        );
+        for (id, contract) in [("OLD", legacy.to_string()), ("NEW", current)] {
+            sqlx::query(
+                "INSERT INTO partners (id, name, application_id, email, status, contract, \
+                 created_at, updated_at) VALUES (?1, ?1, 'app', 'p@example.com', 'active', ?2, \
+                 '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')",
+            )
+            .bind(id)
+            .bind(contract)
+            .execute(store.pool())
+            .await
+            .unwrap();
+        }
+        sqlx::raw_sql(include_str!("../migrations/0008_revenue_terms.sql"))
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let share = |id: &'static str| {
+            let store = store.clone();
+            async move {
+                store
+                    .get_partner(&PartnerId::parse(id).unwrap())
+                    .await
+                    .unwrap()
+                    .contract
+                    .unwrap()
+                    .revenue_share
+            }
+        };
+        let old = share("OLD").await;
+        assert_eq!(old.electricity.to_string(), "0.05");
+        assert_eq!(old.electricity, old.service);
+        assert_eq!(old.service, old.idle);
+        let new = share("NEW").await;
+        assert_eq!(new.to_string(), "electricity 0 · service 0.1 · idle 0");
     }
 }

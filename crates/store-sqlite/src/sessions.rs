@@ -31,7 +31,7 @@ use crate::columns::{parse_decimal, parse_json, parse_opt_ts, parse_ts, parse_wi
 use crate::outbox::{commit, emit};
 use crate::{CorruptValue, SqliteStore, db_error, into_page, page_limit};
 
-const SESSION_COLUMNS: [&str; 39] = [
+const SESSION_COLUMNS: [&str; 42] = [
     "id",
     "origin",
     "partner_id",
@@ -68,6 +68,9 @@ const SESSION_COLUMNS: [&str; 39] = [
     "review_reason",
     "next_check_at",
     "updated_event_at",
+    "charging_finished_at",
+    "freed_at",
+    "stop_attempts",
     "version",
     "created_at",
     "updated_at",
@@ -119,7 +122,7 @@ static INSERT_SESSION: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// `?1` is the id; `?40` the expected version; `?41` (0 or 1) asks that no transaction be
+/// `?1` is the id; `?43` the expected version; `?44` (0 or 1) asks that no transaction be
 /// linked to the session.
 static UPDATE_SESSION: LazyLock<String> = LazyLock::new(|| {
     let sets: Vec<String> = SESSION_COLUMNS
@@ -205,6 +208,9 @@ struct SessionRow {
     review_reason: Option<String>,
     next_check_at: Option<String>,
     updated_event_at: Option<String>,
+    charging_finished_at: Option<String>,
+    freed_at: Option<String>,
+    stop_attempts: i64,
     version: i64,
     created_at: String,
     updated_at: String,
@@ -321,6 +327,13 @@ impl SessionRow {
                 "sessions.updated_event_at",
                 self.updated_event_at.as_deref(),
             )?,
+            charging_finished_at: parse_opt_ts(
+                "sessions.charging_finished_at",
+                self.charging_finished_at.as_deref(),
+            )?,
+            freed_at: parse_opt_ts("sessions.freed_at", self.freed_at.as_deref())?,
+            stop_attempts: u32::try_from(self.stop_attempts)
+                .map_err(|e| CorruptValue::new("sessions.stop_attempts", e))?,
             version: self.version,
             created_at: parse_ts("sessions.created_at", &self.created_at)?,
             updated_at: parse_ts("sessions.updated_at", &self.updated_at)?,
@@ -330,7 +343,7 @@ impl SessionRow {
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
 
-/// Binds every column of `s`, in [`SESSION_COLUMNS`] order (`?1`…`?39`).
+/// Binds every column of `s`, in [`SESSION_COLUMNS`] order (`?1`…`?42`).
 fn bind_session<'q>(q: Query<'q>, s: &ChargingSession) -> Result<Query<'q>, StoreError> {
     let cost = s
         .cost
@@ -373,6 +386,9 @@ fn bind_session<'q>(q: Query<'q>, s: &ChargingSession) -> Result<Query<'q>, Stor
         .bind(s.review_reason.clone())
         .bind(s.next_check_at.map(ts))
         .bind(s.updated_event_at.map(ts))
+        .bind(s.charging_finished_at.map(ts))
+        .bind(s.freed_at.map(ts))
+        .bind(i64::from(s.stop_attempts))
         .bind(s.version)
         .bind(ts(s.created_at))
         .bind(ts(s.updated_at)))
@@ -587,7 +603,8 @@ async fn apply_reservation(
     Ok(true)
 }
 
-const ACTIVE_STATES: &str = "('pending', 'starting', 'charging', 'stopping')";
+/// Every state but the final ones (`finishing` still holds the connector).
+const ACTIVE_STATES: &str = "('pending', 'starting', 'charging', 'stopping', 'finishing')";
 
 #[async_trait]
 impl SessionStore for SqliteStore {

@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use openpile_core::energy::Wh;
 use openpile_core::error::StoreError;
+use openpile_core::event::{Audience, Event, EventData};
 use openpile_core::ids::{
     ChargerId, ConnectorId, PartnerId, SessionId, StatementId, StationId, TariffId,
 };
@@ -22,7 +23,7 @@ use openpile_core::page::{Page, PageRequest};
 use openpile_core::partner::contract::SettlementCycle;
 use openpile_core::settlement::cdr::{Cdr, CdrId, CdrKind, Credit};
 use openpile_core::settlement::dispute::ResolutionKind;
-use openpile_core::settlement::events::StatementEvent;
+use openpile_core::settlement::events::{StatementCredit, StatementEvent, StatementEventKind};
 use openpile_core::settlement::period::StatementPeriod;
 use openpile_core::settlement::ports::{
     Backlog, CdrFilter, ItemFilter, ItemResolution, MAX_LINES_PAGE, RecordReport, ResolveItem,
@@ -40,6 +41,7 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection, Transaction};
 use crate::columns::{
     now, parse_decimal, parse_json, parse_opt_ts, parse_ts, parse_with, to_json, ts,
 };
+use crate::outbox::{commit, emit};
 use crate::{CorruptValue, SqliteStore, db_error, into_page};
 
 /// Names the unique constraints of 0006 (SQLite names columns, not constraints), then falls back
@@ -177,9 +179,17 @@ async fn insert_audit(tx: &mut SqliteConnection, entry: &AuditEntry) -> Result<(
     Ok(())
 }
 
-/// Statement events would be emitted here through the outbox once the event catalogue has
-/// `statement.*` entries; until then the change is audited and the event is dropped.
-fn statement_event(_event: &StatementEvent) {}
+/// Writes a `statement.*` event in the transaction of the change, for the statement's partner
+/// only (its production feed and webhook). Commit with [`commit`] afterwards.
+async fn statement_event(
+    tx: &mut SqliteConnection,
+    event: &StatementEvent,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let audience = Audience::Partner(event.data.partner_id.clone());
+    let event = Event::new(EventData::Statement(Box::new(event.clone())), at);
+    emit(tx, &event, &audience, at).await
+}
 
 fn money(column: &'static str, s: &str) -> Result<Money, StoreError> {
     parse_decimal(column, s).map(Money::new)
@@ -875,9 +885,9 @@ impl SettlementStore for SqliteStore {
             e.data.statement_id = statement.id.clone();
             e.data.state = statement.state;
             e.data.totals = statement.totals;
-            statement_event(&e);
+            statement_event(&mut tx, &e, plan.at).await?;
         }
-        tx.commit().await.map_err(db_error)?;
+        commit(tx).await?;
         Ok(statement)
     }
 
@@ -1073,9 +1083,11 @@ impl SettlementStore for SqliteStore {
             q.build().execute(&mut *tx).await.map_err(db_error)?;
         }
         insert_audit(&mut tx, audit).await?;
-        statement_event(&record.event);
         let st = statement_in(&mut tx, r.statement_id.as_str()).await?;
-        tx.commit().await.map_err(db_error)?;
+        let mut event = record.event.clone();
+        event.data.totals = st.totals;
+        statement_event(&mut tx, &event, r.received_at).await?;
+        commit(tx).await?;
         Ok(st)
     }
 
@@ -1221,7 +1233,21 @@ impl SettlementStore for SqliteStore {
         .map_err(db_error)?;
         insert_audit(&mut tx, audit).await?;
         let st = statement_in(&mut tx, resolve.statement_id.as_str()).await?;
-        tx.commit().await.map_err(db_error)?;
+        // A credit changes the statement's totals: the partner hears of it with the new ones.
+        if let Some(credit) = &resolve.credit
+            && let CdrKind::Credit(c) = &credit.kind
+        {
+            let mut event =
+                StatementEvent::new(StatementEventKind::CreditIssued, &st, None, res.resolved_at);
+            event.data.credit = Some(StatementCredit {
+                cdr_id: credit.id.clone(),
+                original_cdr_id: c.original.clone(),
+                total: credit.total,
+                reason: c.reason.clone(),
+            });
+            statement_event(&mut tx, &event, res.resolved_at).await?;
+        }
+        commit(tx).await?;
         Ok(st)
     }
 
@@ -1253,9 +1279,9 @@ impl SettlementStore for SqliteStore {
             return Err(version_conflict());
         }
         insert_audit(&mut tx, audit).await?;
-        statement_event(&change.event);
         let st = statement_in(&mut tx, change.statement_id.as_str()).await?;
-        tx.commit().await.map_err(db_error)?;
+        statement_event(&mut tx, &change.event, change.at).await?;
+        commit(tx).await?;
         Ok(st)
     }
 }

@@ -422,38 +422,8 @@ impl TransactionStore for SqliteStore {
     }
 
     async fn record_meter_values(&self, report: &MeterReport) -> Result<MeterRecorded, StoreError> {
-        let mut tx = self.write().await?;
-        let linked = match report.transaction_id {
-            Some(id) => {
-                let found: Option<i64> = sqlx::query_scalar(
-                    "SELECT id FROM ocpp_transactions WHERE id = ?1 AND charger_id = ?2",
-                )
-                .bind(id)
-                .bind(report.charger_id.as_str())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_error)?;
-                found
-            }
-            None => None,
-        };
-        let origin = SampleOrigin {
-            charger_id: &report.charger_id,
-            connector: report.connector,
-            transaction_id: linked,
-            reported_transaction_id: report.transaction_id,
-            source: "meter_values",
-            received_at: report.received_at,
-        };
-        insert_samples(&mut tx, &origin, &report.samples).await?;
-        if let Some(id) = linked {
-            raise_meter_last(&mut tx, id, &report.samples).await?;
-        }
-        tx.commit().await.map_err(db_error)?;
-        Ok(MeterRecorded {
-            linked: linked.is_some(),
-            stored: report.samples.len(),
-        })
+        // Group-committed with the other chargers' hot-path writes (`group_commit.rs`).
+        self.hot().record_meter_values(report).await
     }
 
     async fn stop_transaction(&self, stop: &TransactionStop) -> Result<StopRecorded, StoreError> {

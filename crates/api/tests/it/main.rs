@@ -6,6 +6,8 @@
 
 mod credentials;
 mod docs;
+mod errors;
+mod mail;
 mod oauth;
 mod onboarding;
 mod stations;
@@ -26,6 +28,7 @@ use openpile_core::ids::{ChargerId, UuidV7Ids};
 use openpile_core::network::OpeningHours;
 use openpile_core::operator::{Email, OperatorRole};
 use openpile_core::partner::catalog::Catalog;
+use openpile_core::partner::notification::Mailer;
 use openpile_core::partner::service::{PartnerConfig, PartnerService};
 use openpile_core::ports::{
     ChargerCommand, ChargerGateway, CommandReply, GatewayError, NetworkBatch, OperatorStore,
@@ -72,6 +75,8 @@ pub struct TestApp {
     pub store: SqliteStore,
     pub clock: Arc<TestClock>,
     pub operator_token: String,
+    /// The service behind the routes (the mail tests drive its retries).
+    pub partners: Arc<PartnerService>,
     _dir: TempDir,
 }
 
@@ -92,6 +97,15 @@ impl TestApp {
     }
 
     pub async fn start_with(batch: &NetworkBatch, config: PartnerConfig) -> TestApp {
+        Self::start_with_mailer(batch, config, None).await
+    }
+
+    /// With e-mail through `mailer`.
+    pub async fn start_with_mailer(
+        batch: &NetworkBatch,
+        config: PartnerConfig,
+        mailer: Option<Arc<dyn Mailer>>,
+    ) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("api.db").display());
         let store = SqliteStore::connect(&url).await.unwrap();
@@ -105,7 +119,7 @@ impl TestApp {
             Arc::new(ApiCrypto::new(PasswordCost::Light)),
             clock.clone(),
             ids.clone(),
-            None,
+            mailer,
             config,
         ));
         // Zero staleness: every read sees the writes before it.
@@ -131,7 +145,7 @@ impl TestApp {
         };
         let app: Router = router(api).merge(openpile_admin::partners::router(PartnersAdminState {
             admin,
-            partners,
+            partners: partners.clone(),
         }));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -145,6 +159,7 @@ impl TestApp {
             store,
             clock,
             operator_token,
+            partners,
             _dir: dir,
         }
     }
@@ -233,7 +248,7 @@ impl TestApp {
                 &format!("/admin/v1/partner-applications/{id}/approve"),
                 json!({"contract": {
                     "station_scope": scope,
-                    "revenue_share": "0.05",
+                    "revenue_share": {"electricity": "0", "service": "0.10", "idle": "0"},
                     "rate_limit": {"requests_per_second": rps, "burst": burst},
                     "settlement_cycle": "monthly"
                 }}),

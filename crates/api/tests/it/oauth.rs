@@ -166,7 +166,7 @@ async fn scopes_are_limited_to_what_the_contract_grants() {
     let r = app
         .admin_post(
             &format!("/admin/v1/partner-applications/{id}/approve"),
-            serde_json::json!({"contract": {"station_scope": {"kind": "all"}, "revenue_share": "0.1",
+            serde_json::json!({"contract": {"station_scope": {"kind": "all"}, "revenue_share": {"electricity": "0", "service": "0.1", "idle": "0"},
                 "rate_limit": {"requests_per_second": 10, "burst": 10}, "settlement_cycle": "weekly",
                 "scopes": ["events:read"]}}),
         )

@@ -97,7 +97,7 @@ async fn apply_reject_resubmit_approve_and_use_production() {
     let r = app
         .admin_post(
             &format!("/admin/v1/partner-applications/{id}/approve"),
-            json!({"contract": {"station_scope": {"kind": "all"}, "revenue_share": "0.05",
+            json!({"contract": {"station_scope": {"kind": "all"}, "revenue_share": {"electricity": "0", "service": "0.10", "idle": "0"},
                    "rate_limit": {"requests_per_second": 10, "burst": 10}, "settlement_cycle": "monthly"}}),
         )
         .await;
@@ -126,7 +126,7 @@ async fn apply_reject_resubmit_approve_and_use_production() {
     let stale = app
         .admin_post(
             &format!("/admin/v1/partner-applications/{id}/approve"),
-            json!({"revision": 1, "contract": {"station_scope": {"kind": "all"}, "revenue_share": "0.05",
+            json!({"revision": 1, "contract": {"station_scope": {"kind": "all"}, "revenue_share": {"electricity": "0", "service": "0.10", "idle": "0"},
                    "rate_limit": {"requests_per_second": 10, "burst": 10}, "settlement_cycle": "monthly"}}),
         )
         .await;

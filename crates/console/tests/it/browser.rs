@@ -4,164 +4,31 @@
 //! charger reports a status (without a reload), creates a tariff version after correcting an
 //! error, and saves a screenshot of each main page under `target/screenshots/`.
 //!
+//! A second test runs the operator screens over the real server (Open API, OCPP and a
+//! simulated charger): a session appears, a statement is resolved and confirmed.
+//!
 //! Without chromium or chromedriver the test is skipped with a loud message, unless `CI=true`,
 //! where it fails.
 
-use std::io::{BufRead as _, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use openpile_core::ids::TariffId;
 use openpile_core::operator::OperatorRole;
 use openpile_core::ports::NetworkStore;
 use openpile_core::status::ChargePointStatus;
 
-use crate::support::{CHARGER, CONNECTOR, Env, PASSWORD, SANDBOX_CHARGER, STATION, TARIFF, email};
-
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "chromedriver";
-/// How long any one wait in the browser may take.
-const WAIT: Duration = Duration::from_secs(20);
-
-/// Kills chromedriver (and with it the browser) when the test ends, however it ends.
-struct Driver {
-    child: Child,
-    port: u16,
-    _profile: tempfile::TempDir,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn found(program: &str) -> bool {
-    if Path::new(program).is_absolute() {
-        return Path::new(program).exists();
-    }
-    std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
-}
-
-/// Starts chromedriver on a free port and waits for its "started successfully" line.
-fn start_driver() -> Driver {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let mut child = Command::new(CHROMEDRIVER)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromedriver starts");
-    let stdout = child.stdout.take().expect("chromedriver stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    loop {
-        match lines.next() {
-            Some(Ok(line)) if line.contains("started successfully") => break,
-            Some(Ok(_)) => {}
-            other => panic!("chromedriver did not start: {other:?}"),
-        }
-    }
-    // Keep draining its output so it never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Driver {
-        child,
-        port,
-        _profile: tempfile::tempdir().unwrap(),
-    }
-}
-
-async fn browser(driver: &Driver) -> Client {
-    let profile = driver._profile.path().display().to_string();
-    let caps = serde_json::json!({
-        "browserName": "chrome",
-        "goog:chromeOptions": {
-            "binary": CHROMIUM,
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", "--window-size=1366,900", "--lang=zh-CN",
-                format!("--user-data-dir={profile}"),
-            ],
-        },
-    });
-    let serde_json::Value::Object(caps) = caps else {
-        unreachable!("a JSON object")
-    };
-    ClientBuilder::rustls()
-        .expect("TLS roots")
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{}", driver.port))
-        .await
-        .expect("a browser session")
-}
-
-fn screenshot_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
-        PathBuf::from,
-    );
-    let dir = target.join("screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-async fn shot(b: &Client, name: &str) {
-    let png = b.screenshot().await.unwrap();
-    let path = screenshot_dir().join(format!("console-{name}.png"));
-    std::fs::write(&path, png).unwrap();
-    eprintln!("screenshot: {}", path.display());
-}
-
-async fn find(b: &Client, css: &str) -> fantoccini::elements::Element {
-    b.wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css} did not appear: {e}"))
-}
-
-async fn fill(b: &Client, css: &str, value: &str) {
-    let input = find(b, css).await;
-    input.clear().await.unwrap();
-    input.send_keys(value).await.unwrap();
-}
-
-/// Sets an input's value directly: `datetime-local` inputs take keys in a locale-dependent
-/// order, so typing into them is not reliable.
-async fn set_value(b: &Client, id: &str, value: &str) {
-    b.execute(
-        "document.getElementById(arguments[0]).value = arguments[1];",
-        vec![id.into(), value.into()],
-    )
-    .await
-    .unwrap();
-}
+use crate::support::{
+    CHARGER, CONNECTOR, Env, Live, PASSWORD, SANDBOX_CHARGER, STATION, TARIFF, browser,
+    browser_missing, email, fill, find, serve, set_value, shot, start_driver, submit,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_works_in_a_real_browser() {
-    if !found(CHROMIUM) || !found(CHROMEDRIVER) {
-        let msg = "\n\n!!!!!!!! SKIPPED the browser test: install Debian packages `chromium` and \
-                   `chromium-driver` to run it !!!!!!!!\n";
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{msg}(CI=true: the browser test must run)");
-        }
-        eprintln!("{msg}");
+    if browser_missing() {
         return;
     }
 
     let env = Env::new().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = env.router();
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let (base, server) = serve(env.router()).await;
 
     let driver = start_driver();
     let b = browser(&driver).await;
@@ -315,12 +182,6 @@ async fn run(env: &Env, b: &Client, base: &str) {
     partner_journey(env, b, base).await;
 }
 
-/// Clicks the submit button `css` and waits for the next page to have `expect`.
-async fn submit(b: &Client, css: &str, expect: &str) -> fantoccini::elements::Element {
-    find(b, css).await.click().await.unwrap();
-    find(b, expect).await
-}
-
 /// The issue's partner journey: apply in the portal → reject in the console → resubmit →
 /// approve → reveal credentials. The portal and the console live side by side in one browser
 /// (their cookies have different paths).
@@ -453,4 +314,175 @@ async fn partner_journey(env: &Env, b: &Client, base: &str) {
         .unwrap();
     assert!(secret.starts_with("opsk_"));
     shot(b, "30-portal-production-secret").await;
+}
+
+/// The operator screens over the real server: a simulated charger's session appears (the
+/// dashboard follows it live, the sessions list and the session's page with its meter curve
+/// show it), the CDRs and partners screens, and a disputed statement is resolved and confirmed
+/// in the console. Screenshots of every page (`console-4x-…`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_screens_work_in_a_real_browser() {
+    if browser_missing() {
+        return;
+    }
+    let live = Live::start().await;
+    let (base, server) = serve(live.router()).await;
+    let driver = start_driver();
+    let b = browser(&driver).await;
+    let live = std::sync::Arc::new(live);
+    let steps = {
+        let b = b.clone();
+        let live = live.clone();
+        tokio::spawn(async move { operator_screens(&live, &b, &base).await })
+    }
+    .await;
+    let _ = b.close().await;
+    server.abort();
+    drop(driver);
+    if let Err(e) = steps {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+async fn operator_screens(live: &Live, b: &Client, base: &str) {
+    let p = live.partner(91).await;
+    let _cp = live.charger("SH0101-01").await;
+
+    b.goto(&format!("{base}/console/login")).await.unwrap();
+    fill(b, "#email", &email(OperatorRole::Admin)).await;
+    fill(b, "#password", PASSWORD).await;
+    find(b, "button.primary").await.click().await.unwrap();
+    find(b, "[data-live-state].is-live").await;
+    assert_eq!(
+        find(b, "[data-summary='active-sessions']")
+            .await
+            .text()
+            .await
+            .unwrap(),
+        "0"
+    );
+
+    // A partner starts a session on the simulated charger: the dashboard's connector follows
+    // without a reload, and after a reload the session is counted at its station.
+    let sid = live.start_charging(&p, "SH0101-01-1", "ORD-WEB-1").await;
+    find(b, "[data-connector='SH0101-01-1'][data-status='charging']").await;
+    b.refresh().await.unwrap();
+    let active = find(b, "[data-summary='active-sessions']").await;
+    assert_eq!(active.text().await.unwrap(), "1");
+    find(b, "#active-sessions [data-station='SH-0101']").await;
+    shot(b, "40-ops-dashboard").await;
+
+    // It appears in the sessions list; its page has the timeline and the meter curve.
+    b.goto(&format!("{base}/console/sessions")).await.unwrap();
+    find(b, &format!("tr[data-session='{sid}'] a"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    find(b, "figure[data-chart='energy'] svg path.series").await;
+    find(b, "#timeline li.step-charger").await;
+    shot(b, "42-ops-session").await;
+    b.goto(&format!("{base}/console/sessions?state=charging"))
+        .await
+        .unwrap();
+    find(b, &format!("tr[data-session='{sid}']")).await;
+    shot(b, "41-ops-sessions").await;
+    // A bad date is a message on that field.
+    set_value(b, "f-from", "2026-11-20").await;
+    set_value(b, "f-to", "2026-11-01").await;
+    find(b, "form.filters button.primary")
+        .await
+        .click()
+        .await
+        .unwrap();
+    find(b, "#err-to").await;
+
+    // Two completed sessions, a closed statement and the partner's report one fen short.
+    live.stop_charging(&p, &sid).await;
+    let second = live.charge(&p, "SH0101-01-1", "ORD-WEB-2").await;
+    let st = live.reported_statement(&p, &[sid.clone(), second], 1).await;
+
+    b.goto(&format!("{base}/console/cdrs")).await.unwrap();
+    find(b, &format!("tr[data-cdr='{sid}']")).await;
+    shot(b, "43-ops-cdrs").await;
+    b.goto(&format!("{base}/console/cdrs/{sid}")).await.unwrap();
+    find(b, "#lines").await;
+    find(b, "#credit-form").await;
+    shot(b, "44-ops-cdr").await;
+
+    b.goto(&format!("{base}/console/partners")).await.unwrap();
+    find(b, &format!("tr[data-partner='{}']", p.id)).await;
+    shot(b, "45-ops-partners").await;
+    b.goto(&format!("{base}/console/partners/{}", p.id))
+        .await
+        .unwrap();
+    find(b, "#contract").await;
+    shot(b, "46-ops-partner").await;
+
+    // The statement: disputed; resolve the one discrepancy, then confirm.
+    b.goto(&format!("{base}/console/statements")).await.unwrap();
+    find(b, &format!("tr[data-statement='{st}']")).await;
+    shot(b, "47-ops-statements").await;
+    b.goto(&format!("{base}/console/statements/{st}"))
+        .await
+        .unwrap();
+    find(b, "[data-state='disputed']").await;
+    find(b, "form.resolve input[value='accept_ours']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    fill(b, "form.resolve textarea", "以我方电表数据为准").await;
+    shot(b, "48-ops-statement-disputed").await;
+    find(b, "form.resolve button").await.click().await.unwrap();
+    find(b, ".alert.ok").await;
+    find(b, "#confirm").await.click().await.unwrap();
+    find(b, "[data-state='confirmed']").await;
+    find(b, "#settle-form").await;
+    shot(b, "49-ops-statement-confirmed").await;
+    let confirmed = live.settlement.statement(None, &st).await.unwrap();
+    assert_eq!(
+        confirmed.state,
+        openpile_core::settlement::statement::StatementState::Confirmed
+    );
+
+    // Network forms: a new station with mistakes shows them on their fields.
+    b.goto(&format!("{base}/console/stations")).await.unwrap();
+    find(b, "#new-station").await.click().await.unwrap();
+    fill(b, "#id", "SH-0999").await;
+    fill(b, "#area_code", "31").await;
+    fill(b, "#lat", "north").await;
+    find(b, "form.network-form button.primary")
+        .await
+        .click()
+        .await
+        .unwrap();
+    find(b, "#err-area_code").await;
+    find(b, "#err-lat").await;
+    shot(b, "51-ops-station-form-error").await;
+
+    // The import: a preview of what would change, nothing written before confirming.
+    b.goto(&format!("{base}/console/network/import"))
+        .await
+        .unwrap();
+    let doc = serde_json::json!({"stations": [{
+        "id": "SH-0998", "name": "浦东世博充电站", "address": "上海市浦东新区世博大道1号",
+        "area_code": "310115", "province": "上海市", "city": "上海市", "district": "浦东新区",
+        "lat": 31.18, "lng": 121.49, "opening_hours": "24/7",
+        "service_phone": "400-820-1234", "tariff_id": "T-SH-TOU", "chargers": []
+    }]})
+    .to_string();
+    set_value(b, "content", &doc).await;
+    find(b, "#preview").await.click().await.unwrap();
+    find(b, "#import-changes").await;
+    shot(b, "52-ops-import-preview").await;
+    find(b, "#confirm-import").await.click().await.unwrap();
+    find(b, ".alert.ok").await;
+
+    // The dashboard, with today's figures.
+    b.goto(&format!("{base}/console?lang=en")).await.unwrap();
+    find(b, "[data-summary='today-cdrs']").await;
+    shot(b, "50-ops-dashboard-en").await;
+    b.goto(&format!("{base}/console?lang=zh-CN")).await.unwrap();
+    find(b, "[data-live-state]").await;
 }

@@ -5,5 +5,7 @@
 
 mod browser;
 mod partners;
+mod portal_browser;
+mod portal_screens;
 mod routes;
 mod support;

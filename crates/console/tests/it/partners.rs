@@ -209,11 +209,13 @@ async fn apply_reject_resubmit_approve_and_credentials() {
     assert!(detail.body.contains("历史版本"));
     let (csrf, nonce) = (detail.hidden("csrf"), detail.hidden("nonce"));
     let approve = format!("{detail_path}/approve");
-    let terms = |share: &'static str, scope: &'static str, ids: &'static str| {
+    let terms = |share: [&'static str; 3], scope: &'static str, ids: &'static str| {
         vec![
             ("scope_kind", scope),
             ("station_ids", ids),
-            ("revenue_share", share),
+            ("share_electricity", share[0]),
+            ("share_service", share[1]),
+            ("share_idle", share[2]),
             ("rps", "20"),
             ("burst", "40"),
             ("settlement_cycle", "monthly"),
@@ -223,14 +225,49 @@ async fn apply_reject_resubmit_approve_and_credentials() {
         ]
     };
     let mut bad = vec![("csrf", csrf.as_str()), ("nonce", nonce.as_str())];
-    bad.extend(terms("1.5", "list", "SH-0001, NOPE-9"));
+    // The form offers the issue's example: 10 % of the service fee, nothing of the others.
+    assert_eq!(field_value(&detail.body, "share_electricity"), "0");
+    assert_eq!(field_value(&detail.body, "share_service"), "0.10");
+    assert_eq!(field_value(&detail.body, "share_idle"), "0");
+    // Each share is checked on its own and its error is shown at its field; what was typed
+    // comes back.
+    bad.extend(terms(["1.5", "0.12345", ""], "list", "SH-0001, NOPE-9"));
     let refused = r.post(&approve, &bad).await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(refused.body.contains("请输入 0 到 1 之间的小数"));
+    for field in ["share_electricity", "share_service"] {
+        assert!(
+            refused.body.contains(&format!(
+                "<p class=\"field-error\" id=\"err-{field}\">请输入 0 到 1 之间的小数，最多 4 位小数。</p>"
+            )),
+            "{field}: {}",
+            refused.body
+        );
+    }
+    assert!(refused.body.contains(
+        "<p class=\"field-error\" id=\"err-share_idle\">请填写该项分成比例（不分成请填 0）。</p>"
+    ));
+    assert!(
+        refused
+            .body
+            .contains("aria-describedby=\"share-hint err-share_service\"")
+    );
+    assert_eq!(field_value(&refused.body, "share_service"), "0.12345");
     assert!(refused.body.contains("以下站点编号不存在或无效：NOPE-9"));
+    // The same in English.
+    let (csrf_en, nonce_en) = (refused.hidden("csrf"), refused.hidden("nonce"));
+    let mut bad_en = vec![("csrf", csrf_en.as_str()), ("nonce", nonce_en.as_str())];
+    bad_en.extend(terms(["0", "-0.1", "0"], "list", "SH-0001"));
+    let refused = r.post(&format!("{approve}?lang=en"), &bad_en).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.body.contains(
+        "<p class=\"field-error\" id=\"err-share_service\">Enter a fraction from 0 to 1 with up to 4 decimals.</p>"
+    ));
+    assert!(!refused.body.contains("err-share_electricity"));
+    let (csrf, nonce) = (refused.hidden("csrf"), refused.hidden("nonce"));
     let mut good = vec![("csrf", csrf.as_str()), ("nonce", nonce.as_str())];
-    good.extend(terms("0.05", "list", "SH-0001"));
-    let ok = r.post(&approve, &good).await;
+    good.extend(terms(["0", "0.1", "0.0250"], "list", "SH-0001"));
+    // Back in Chinese (the language sticks to the session) for the rest of the journey.
+    let ok = r.post(&format!("{approve}?lang=zh"), &good).await;
     assert_eq!(
         ok.location(),
         format!("{detail_path}?done=approved"),
@@ -239,6 +276,14 @@ async fn apply_reject_resubmit_approve_and_credentials() {
     );
     let detail = r.get(ok.location()).await;
     assert!(detail.body.contains("已批准该申请"));
+    // The decision shows the contract's rate card fee by fee, in the reviewer's language.
+    assert!(
+        detail
+            .body
+            .contains("分成比例: 电费 0 · 服务费 0.1 · 占位费 0.025"),
+        "{}",
+        detail.body
+    );
     assert!(
         !detail.body.contains("/approve\""),
         "decided: no more forms"

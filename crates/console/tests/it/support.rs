@@ -1,8 +1,12 @@
 //! Test fixtures: a SQLite store in a temporary file seeded with a small network and one
 //! operator per role, a settable clock, a scripted charger gateway, and a cookie-keeping client
-//! that drives the console router in process.
+//! that drives the console router in process; and the browser helpers (chromedriver, a
+//! headless Chromium session, screenshots, waiting for elements) every browser test shares.
 
 use std::collections::{HashMap, HashSet};
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -13,6 +17,7 @@ use axum::body::Body;
 use axum::http::header::{COOKIE, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use chrono::{DateTime, SubsecRound, TimeDelta, TimeZone, Utc};
+use fantoccini::{ClientBuilder, Locator};
 use openpile_console::{ConsoleConfig, ConsoleState};
 use openpile_core::clock::Clock;
 use openpile_core::geo::{Coordinates, Datum};
@@ -511,4 +516,662 @@ fn encode_form(pairs: &[(&str, &str)]) -> String {
         .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
         .collect::<Vec<_>>()
         .join("&")
+}
+
+// ---------------------------------------------------------------------------------------
+// Browser helpers (headless Chromium over WebDriver)
+
+pub(crate) const CHROMIUM: &str = "/usr/bin/chromium";
+pub(crate) const CHROMEDRIVER: &str = "chromedriver";
+/// How long any one wait in the browser may take.
+pub(crate) const WAIT: Duration = Duration::from_secs(20);
+
+/// Kills chromedriver (and with it the browser) when the test ends, however it ends.
+pub(crate) struct Driver {
+    child: Child,
+    pub(crate) port: u16,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub(crate) fn found(program: &str) -> bool {
+    if Path::new(program).is_absolute() {
+        return Path::new(program).exists();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+}
+
+/// Starts chromedriver on a free port and waits for its "started successfully" line.
+pub(crate) fn start_driver() -> Driver {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let stdout = child.stdout.take().expect("chromedriver stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    loop {
+        match lines.next() {
+            Some(Ok(line)) if line.contains("started successfully") => break,
+            Some(Ok(_)) => {}
+            other => panic!("chromedriver did not start: {other:?}"),
+        }
+    }
+    // Keep draining its output so it never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Driver {
+        child,
+        port,
+        _profile: tempfile::tempdir().unwrap(),
+    }
+}
+
+pub(crate) async fn browser(driver: &Driver) -> fantoccini::Client {
+    let profile = driver._profile.path().display().to_string();
+    let caps = serde_json::json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": CHROMIUM,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--window-size=1366,900", "--lang=zh-CN",
+                format!("--user-data-dir={profile}"),
+            ],
+        },
+    });
+    let serde_json::Value::Object(caps) = caps else {
+        unreachable!("a JSON object")
+    };
+    ClientBuilder::rustls()
+        .expect("TLS roots")
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .expect("a browser session")
+}
+
+pub(crate) fn screenshot_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
+        PathBuf::from,
+    );
+    let dir = target.join("screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub(crate) async fn shot(b: &fantoccini::Client, name: &str) {
+    let png = b.screenshot().await.unwrap();
+    let path = screenshot_dir().join(format!("console-{name}.png"));
+    std::fs::write(&path, png).unwrap();
+    eprintln!("screenshot: {}", path.display());
+}
+
+pub(crate) async fn find(b: &fantoccini::Client, css: &str) -> fantoccini::elements::Element {
+    b.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css} did not appear: {e}"))
+}
+
+pub(crate) async fn fill(b: &fantoccini::Client, css: &str, value: &str) {
+    let input = find(b, css).await;
+    input.clear().await.unwrap();
+    input.send_keys(value).await.unwrap();
+}
+
+/// Sets an input's value directly: `datetime-local` inputs take keys in a locale-dependent
+/// order, so typing into them is not reliable.
+pub(crate) async fn set_value(b: &fantoccini::Client, id: &str, value: &str) {
+    b.execute(
+        "document.getElementById(arguments[0]).value = arguments[1];",
+        vec![id.into(), value.into()],
+    )
+    .await
+    .unwrap();
+}
+
+/// Clicks the submit button `css` and waits for the next page to have `expect`.
+pub(crate) async fn submit(
+    b: &fantoccini::Client,
+    css: &str,
+    expect: &str,
+) -> fantoccini::elements::Element {
+    find(b, css).await.click().await.unwrap();
+    find(b, expect).await
+}
+
+/// True when the browser tools are missing and the calling test should return early (with a
+/// loud message); under `CI=true` a missing browser fails the test instead.
+pub(crate) fn browser_missing() -> bool {
+    if found(CHROMIUM) && found(CHROMEDRIVER) {
+        return false;
+    }
+    let msg = "\n\n!!!!!!!! SKIPPED the browser test: install Debian packages `chromium` and \
+               `chromium-driver` to run it !!!!!!!!\n";
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{msg}(CI=true: the browser test must run)");
+    }
+    eprintln!("{msg}");
+    true
+}
+
+/// Serves `app` on a real port-0 listener; returns the base URL and the server task.
+pub(crate) async fn serve(app: Router) -> (String, tokio::task::JoinHandle<std::io::Result<()>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    (base, server)
+}
+
+// ---------------------------------------------------------------------------------------
+// The live environment: the real server (Open API, admin API, OCPP) over a SQLite file with
+// the demo network, partners made through the Open API, simulated chargers over OCPP, and a
+// console over the server's own state. Finance's settlement service runs on a clock 45 days
+// ahead, so that the month of the test's sessions has ended and its statement can be closed
+// and reported (as the server's settlement tests do).
+
+/// The application password of every live partner.
+pub(crate) const PARTNER_PASSWORD: &str = "correct horse battery staple";
+
+/// How long a live wait may take.
+const LIVE_WAIT: Duration = Duration::from_secs(20);
+
+/// Finance's clock: 45 days after the chargers'.
+struct Later(Arc<dyn Clock>);
+
+impl Clock for Later {
+    fn now(&self) -> DateTime<Utc> {
+        self.0.now() + TimeDelta::days(45)
+    }
+}
+
+/// A partner with a production token.
+pub(crate) struct LivePartner {
+    pub(crate) id: String,
+    pub(crate) token: String,
+}
+
+pub(crate) struct Live {
+    pub(crate) shared: openpile_server::startup::Shared,
+    /// `http://127.0.0.1:<port>` of the real server.
+    pub(crate) base: String,
+    ocpp: String,
+    pub(crate) http: reqwest::Client,
+    admin_token: String,
+    /// The console over the server's state (settlement on the later clock).
+    pub(crate) console: ConsoleState,
+    pub(crate) settlement: Arc<openpile_core::settlement::service::SettlementService>,
+    pub(crate) hits: Arc<openpile_core::ops::RateLimitHits>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A valid unified social credit code (GB 32100-2015) for applicant `n`.
+fn uscc(n: u32) -> String {
+    const CHARSET: &[u8] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
+    let body = format!("91310115MA{n:07}");
+    let sum: usize = body
+        .bytes()
+        .enumerate()
+        .map(|(i, b)| {
+            let v = CHARSET.iter().position(|&c| c == b).unwrap();
+            v * 3usize.pow(u32::try_from(i).unwrap()) % 31
+        })
+        .sum();
+    let check = (31 - sum % 31) % 31;
+    format!("{body}{}", char::from(CHARSET[check]))
+}
+
+fn partner_email(n: u32) -> String {
+    format!("partner{n}@example.com")
+}
+
+/// A charger that meters every 200 ms and reconnects at once.
+pub(crate) fn fast_charger() -> openpile_sim::Behaviour {
+    openpile_sim::Behaviour {
+        meter_interval: Duration::from_millis(200),
+        reconnect_delay: Duration::from_millis(50),
+        reconnect_max: Duration::from_millis(200),
+        reboot_delay: Duration::from_millis(50),
+        transaction_message_retry: Duration::from_millis(200),
+        ..openpile_sim::Behaviour::default()
+    }
+}
+
+impl Live {
+    pub(crate) async fn start() -> Live {
+        use openpile_server::config::Config;
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::defaults();
+        config.http.addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        config.db.url = format!("sqlite://{}", dir.path().join("openpile.db").display()).into();
+        config.ocpp.call_timeout_s = 1;
+        config.charging.start_timeout_s = 5;
+        config.charging.stop_retry_s = 1;
+        config.charging.update_event_interval_s = 0;
+        config.charging.meter_write_interval_s = 0;
+        config.charging.sweep_interval_ms = 50;
+        config.events.delivery_worker = false;
+        // Webhooks of the tests point at the loopback address (never attempted: no worker).
+        config.events.allow_private_webhook_targets = true;
+        config.validate().unwrap();
+        let app = openpile_server::startup::Application::build(config)
+            .await
+            .unwrap();
+        let shared = app.shared().clone();
+        openpile_server::demo::import_network(&shared.stores)
+            .await
+            .unwrap();
+        let addr = app.local_addr();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = app
+                .run_until(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        // One operator per role for the console, and an admin token for the admin API.
+        let hash = hash(PASSWORD);
+        let now = Utc::now();
+        for role in OperatorRole::ALL {
+            shared
+                .stores
+                .operators
+                .create_operator(
+                    &format!("op-{}", role.as_str()),
+                    &Email::parse(&email(role)).unwrap(),
+                    role,
+                    &hash,
+                    now,
+                )
+                .await
+                .unwrap();
+        }
+        let (admin_token, sha) = openpile_secrets::new_token();
+        shared
+            .stores
+            .operators
+            .create_operator_token(&sha, "op-admin", now, now + TimeDelta::days(1))
+            .await
+            .unwrap();
+        let settlement = Arc::new(openpile_core::settlement::service::SettlementService::new(
+            shared.stores.settlement.clone(),
+            shared.stores.partners.clone(),
+            Arc::new(Later(shared.clock.clone())),
+            shared.ids.clone(),
+            openpile_core::settlement::service::SettlementConfig {
+                time_zone: shared.config.local.tz(),
+                ..openpile_core::settlement::service::SettlementConfig::default()
+            },
+        ));
+        let hits = Arc::new(openpile_core::ops::RateLimitHits::default());
+        let console = ConsoleState::new(
+            shared.stores.network.clone(),
+            shared.stores.operators.clone(),
+            shared.gateway.clone(),
+            shared.clock.clone(),
+            ConsoleConfig {
+                poll_interval: Duration::from_millis(100),
+                timezone: shared.config.local.tz(),
+                ..ConsoleConfig::default()
+            },
+        )
+        .with_partners(shared.partners.clone())
+        .with_services(openpile_console::Services {
+            sessions: shared.sessions.clone(),
+            settlement: settlement.clone(),
+            events: shared.stores.events.clone(),
+            transactions: shared.stores.transactions.clone(),
+        })
+        .with_operator_views(shared.stores.ops.clone(), hits.clone());
+        Live {
+            shared,
+            base: format!("http://{addr}"),
+            ocpp: format!("ws://{addr}/ocpp"),
+            http: reqwest::Client::new(),
+            admin_token,
+            console,
+            settlement,
+            hits,
+            stop: Some(stop),
+            _dir: dir,
+        }
+    }
+
+    pub(crate) fn router(&self) -> Router {
+        openpile_console::router(self.console.clone())
+    }
+
+    /// A console client logged in as the operator of `role`.
+    pub(crate) async fn login(&self, role: OperatorRole) -> Client {
+        let mut c = Client {
+            app: self.router(),
+            cookies: HashMap::new(),
+        };
+        let r = c.login(&email(role), PASSWORD).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        c
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// `(status, JSON body)` of a bearer-authenticated call.
+    pub(crate) async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = self.http.request(method, self.url(path)).bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        )
+    }
+
+    /// Applies as partner `n` through the Open API, is approved for every station through the
+    /// admin API, and gets a production token.
+    pub(crate) async fn partner(&self, n: u32) -> LivePartner {
+        use serde_json::json;
+        let r = self
+            .http
+            .post(self.url("/v1/partner-applications"))
+            .json(&json!({
+                "company_name": format!("出行平台{n}有限公司"),
+                "unified_social_credit_code": uscc(n),
+                "legal_representative": "王五",
+                "contact_name": "李四",
+                "mobile": "+86 138 0013 8000",
+                "email": partner_email(n),
+                "password": PARTNER_PASSWORD,
+                "website": "https://example.com",
+                "intended_use": "展示充电站并启动充电",
+                "expected_monthly_volume": 1000,
+                "callback_base_url": "https://partner.example.com/hooks"
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 201);
+        let body: serde_json::Value = r.json().await.unwrap();
+        let app_id = body["application"]["id"].as_str().unwrap().to_owned();
+        let partner_id = body["application"]["partner_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (status, approved) = self
+            .call(
+                reqwest::Method::POST,
+                &format!("/admin/v1/partner-applications/{app_id}/approve"),
+                &self.admin_token,
+                Some(json!({"contract": {
+                    "station_scope": {"kind": "all"},
+                    "revenue_share": {"electricity": "0.05", "service": "0.05", "idle": "0.05"},
+                    "rate_limit": {"requests_per_second": 1000, "burst": 1000},
+                    "settlement_cycle": "monthly"
+                }})),
+            )
+            .await;
+        assert_eq!(status, 200, "{approved:#}");
+        let client_id = approved["production_client_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let r = self
+            .http
+            .post(self.url("/v1/credentials/rotate"))
+            .basic_auth(partner_email(n), Some(PARTNER_PASSWORD))
+            .json(&json!({"client_id": client_id}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let secret = r.json::<serde_json::Value>().await.unwrap()["client_secret"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let r = self
+            .http
+            .post(self.url("/oauth/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "grant_type=client_credentials&client_id={client_id}&client_secret={secret}"
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let token = r.json::<serde_json::Value>().await.unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        LivePartner {
+            id: partner_id,
+            token,
+        }
+    }
+
+    /// Connects a simulated demo charger and waits until its connectors are reported.
+    pub(crate) async fn charger(&self, id: &str) -> openpile_sim::SimHandle {
+        let c = openpile_sim::chargers_from_network_json(openpile_server::demo::DEMO_NETWORK)
+            .unwrap()
+            .into_iter()
+            .find(|c| c.id == id)
+            .unwrap();
+        let n = c.connectors.len();
+        let h = openpile_sim::SimCharger::spawn(
+            &self.ocpp,
+            &c.id,
+            c.password.as_deref(),
+            c.connectors,
+            fast_charger(),
+        )
+        .unwrap();
+        h.wait_until("booted", LIVE_WAIT, |s| {
+            s.connected && s.boot == openpile_sim::BootStatus::Accepted
+        })
+        .await
+        .unwrap();
+        for k in 1..=n {
+            let cid = ConnectorId::parse(format!("{id}-{k}")).unwrap();
+            self.wait(&format!("{cid} reported"), || async {
+                let v = self
+                    .shared
+                    .stores
+                    .network
+                    .get_connector(&cid)
+                    .await
+                    .unwrap();
+                v.state.status.as_str() != "offline"
+            })
+            .await;
+        }
+        h
+    }
+
+    /// Polls `check` until it holds.
+    pub(crate) async fn wait<F, Fut>(&self, what: &str, check: F)
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = tokio::time::Instant::now() + LIVE_WAIT;
+        while !check().await {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{what} never happened"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    async fn session_json(&self, p: &LivePartner, sid: &str) -> serde_json::Value {
+        let (status, s) = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/v1/sessions/{sid}"),
+                &p.token,
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{s:#}");
+        s
+    }
+
+    /// Starts a session through the Open API and waits until it has metered 100 Wh; returns
+    /// its id.
+    pub(crate) async fn start_charging(
+        &self,
+        p: &LivePartner,
+        connector: &str,
+        order: &str,
+    ) -> String {
+        let (status, s) = self
+            .call(
+                reqwest::Method::POST,
+                "/v1/sessions",
+                &p.token,
+                Some(serde_json::json!({"connector_id": connector, "partner_order_id": order})),
+            )
+            .await;
+        assert!(matches!(status, 201 | 202), "start failed: {s:#}");
+        let sid = s["id"].as_str().unwrap().to_owned();
+        let deadline = tokio::time::Instant::now() + LIVE_WAIT;
+        loop {
+            let s = self.session_json(p, &sid).await;
+            if s["status"] == "charging" && s["energy_wh"].as_i64().unwrap_or(0) >= 100 {
+                return sid;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{sid} never metered 100 Wh: {s:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Stops a session through the Open API and waits until it completed.
+    pub(crate) async fn stop_charging(&self, p: &LivePartner, sid: &str) {
+        let (status, body) = self
+            .call(
+                reqwest::Method::POST,
+                &format!("/v1/sessions/{sid}/stop"),
+                &p.token,
+                Some(serde_json::json!({})),
+            )
+            .await;
+        assert_eq!(status, 202, "{body:#}");
+        self.wait(&format!("{sid} completed"), || async {
+            self.session_json(p, sid).await["status"] == "completed"
+        })
+        .await;
+    }
+
+    /// A whole session: start, meter, stop, completed (its CDR is written on completion).
+    pub(crate) async fn charge(&self, p: &LivePartner, connector: &str, order: &str) -> String {
+        let sid = self.start_charging(p, connector, order).await;
+        self.stop_charging(p, &sid).await;
+        sid
+    }
+
+    /// The partner's closed statement of the month of `sids`, with a report through the Open
+    /// API that matches every CDR but the first, which it says is `short_fen` cheaper: the
+    /// statement is disputed (or reconciled when `short_fen` is 0). Returns its id.
+    pub(crate) async fn reported_statement(
+        &self,
+        p: &LivePartner,
+        sids: &[String],
+        short_fen: i64,
+    ) -> String {
+        use openpile_core::settlement::cdr::CdrId;
+        let mut cdrs = Vec::new();
+        for sid in sids {
+            let id = CdrId::parse(sid.as_str()).unwrap();
+            cdrs.push(self.shared.stores.settlement.get_cdr(&id).await.unwrap());
+        }
+        let period = cdrs[0]
+            .stopped_at
+            .with_timezone(&self.shared.config.local.tz())
+            .format("%Y-%m")
+            .to_string();
+        let partner = openpile_core::ids::PartnerId::parse(p.id.as_str()).unwrap();
+        let st = self
+            .settlement
+            .build("op-finance", &partner, &period, true)
+            .await
+            .unwrap();
+        let fen = |m: openpile_core::money::Money| {
+            (m.amount() * Decimal::from(100))
+                .round()
+                .to_string()
+                .parse::<i64>()
+                .unwrap()
+        };
+        let money = |c: i64| format!("{}.{:02}", c / 100, c % 100);
+        let lines: Vec<(String, i64, i64)> = cdrs
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let short = if i == 0 { short_fen } else { 0 };
+                (
+                    c.partner_order_id.clone().unwrap(),
+                    c.energy.0,
+                    fen(c.total) - short,
+                )
+            })
+            .collect();
+        let wh: i64 = lines.iter().map(|l| l.1).sum();
+        let cents: i64 = lines.iter().map(|l| l.2).sum();
+        let kwh = |wh: i64| format!("{}.{:03}", wh / 1000, wh % 1000);
+        let report = serde_json::json!({
+            "lines": lines.iter().map(|(o, wh, c)| serde_json::json!({
+                "order_id": o, "energy_kwh": kwh(*wh), "amount": money(*c)
+            })).collect::<Vec<_>>(),
+            "totals": {"energy_kwh": kwh(wh), "amount": money(cents)},
+        });
+        let (status, body) = self
+            .call(
+                reqwest::Method::POST,
+                &format!("/v1/statements/{}/report", st.id),
+                &p.token,
+                Some(report),
+            )
+            .await;
+        assert_eq!(status, 200, "{body:#}");
+        st.id.to_string()
+    }
 }

@@ -1,6 +1,6 @@
 //! The contract an operator sets when approving a partner: which stations it may see, its
-//! revenue share, its rate limit, how often we settle, and the OAuth2 scopes its production
-//! credentials get. Values are validated here and stored as a whole.
+//! revenue share (a commission rate per fee), its rate limit, how often we settle, and the
+//! OAuth2 scopes its production credentials get. Values are validated here and stored as a whole.
 
 use std::collections::BTreeSet;
 
@@ -50,15 +50,18 @@ impl StationScope {
     }
 }
 
-/// The partner's share of the revenue of the sessions it brings, as a fraction 0–1 with at most
-/// 4 decimals (0.0500 = 5 %). Settlement applies it; exact decimals, never floats.
+/// A fraction 0–1 with at most 4 decimals (0.0500 = 5 %): one commission rate. Exact
+/// decimals, never floats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
-pub struct RevenueShare(Decimal);
+pub struct ShareRate(Decimal);
 
-impl RevenueShare {
-    pub fn new(d: Decimal) -> Result<Self, ValidationError> {
-        let err = |r: &str| ValidationError::new("revenue_share", r);
+impl ShareRate {
+    pub const ZERO: ShareRate = ShareRate(Decimal::ZERO);
+
+    /// Validates `d`; `field` names it in the error (`revenue_share.service`, …).
+    pub fn new(field: &str, d: Decimal) -> Result<Self, ValidationError> {
+        let err = |r: &str| ValidationError::new(field, r);
         if d.is_sign_negative() && !d.is_zero() {
             return Err(err("must not be negative"));
         }
@@ -76,10 +79,65 @@ impl RevenueShare {
     }
 }
 
-impl<'de> Deserialize<'de> for RevenueShare {
+impl<'de> Deserialize<'de> for ShareRate {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let v = <Decimal as Deserialize>::deserialize(d)?;
-        Self::new(v).map_err(serde::de::Error::custom)
+        Self::new("revenue_share", v).map_err(serde::de::Error::custom)
+    }
+}
+
+impl std::fmt::Display for ShareRate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The revenue share (issue 7): the partner's commission on each fee its users pay, as a
+/// fraction of that fee — `{"electricity": "0", "service": "0.1", "idle": "0"}` means the
+/// partner keeps 10 % of the service fee and passes every electricity and idle fee on. The
+/// operator's share of each fee is the rest (see
+/// [`crate::settlement::terms::operator_share`]).
+///
+/// This is the contract's rate card, in force from approval; later changes are scheduled as
+/// [`crate::settlement::terms::SettlementTerms`] with an effective date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevenueShare {
+    pub electricity: ShareRate,
+    pub service: ShareRate,
+    pub idle: ShareRate,
+}
+
+impl RevenueShare {
+    /// The same rate on every fee, for forms that ask for one rate. Validated as
+    /// `revenue_share`.
+    pub fn new(d: Decimal) -> Result<Self, ValidationError> {
+        let rate = ShareRate::new("revenue_share", d)?;
+        Ok(Self::per_fee(rate, rate, rate))
+    }
+
+    pub fn per_fee(electricity: ShareRate, service: ShareRate, idle: ShareRate) -> Self {
+        Self {
+            electricity,
+            service,
+            idle,
+        }
+    }
+
+    /// The rates as one displayable value (`electricity 0 · service 0.1 · idle 0`), for
+    /// summaries that show the rate card on one line.
+    pub fn value(self) -> Self {
+        self
+    }
+}
+
+impl std::fmt::Display for RevenueShare {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "electricity {} · service {} · idle {}",
+            self.electricity, self.service, self.idle
+        )
     }
 }
 
@@ -160,18 +218,38 @@ mod tests {
     use std::str::FromStr;
 
     #[test]
-    fn revenue_shares_are_fractions_with_four_decimals() {
+    fn share_rates_are_fractions_with_four_decimals() {
         let d = |s: &str| Decimal::from_str(s).unwrap();
-        assert_eq!(RevenueShare::new(d("0.0500")).unwrap().value(), d("0.05"));
-        assert!(RevenueShare::new(d("0")).is_ok());
-        assert!(RevenueShare::new(d("1")).is_ok());
+        assert_eq!(ShareRate::new("r", d("0.0500")).unwrap().value(), d("0.05"));
+        assert!(ShareRate::new("r", d("0")).is_ok());
+        assert!(ShareRate::new("r", d("1")).is_ok());
         for bad in ["-0.01", "1.0001", "0.00001"] {
             assert_eq!(
-                RevenueShare::new(d(bad)).unwrap_err().field,
-                "revenue_share",
+                ShareRate::new("revenue_share.idle", d(bad))
+                    .unwrap_err()
+                    .field,
+                "revenue_share.idle",
                 "{bad}"
             );
         }
+        assert_eq!(
+            RevenueShare::new(d("1.5")).unwrap_err().field,
+            "revenue_share"
+        );
+    }
+
+    #[test]
+    fn a_revenue_share_names_a_rate_per_fee() {
+        let d = |s: &str| Decimal::from_str(s).unwrap();
+        let share = RevenueShare::per_fee(
+            ShareRate::ZERO,
+            ShareRate::new("s", d("0.1")).unwrap(),
+            ShareRate::new("i", d("0.0500")).unwrap(),
+        );
+        assert_eq!(share.to_string(), "electricity 0 · service 0.1 · idle 0.05");
+        let uniform = RevenueShare::new(d("0.05")).unwrap();
+        assert_eq!(uniform.electricity, uniform.service);
+        assert_eq!(uniform.service, uniform.idle);
     }
 
     #[test]

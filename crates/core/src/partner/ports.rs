@@ -16,7 +16,7 @@ use crate::partner::catalog::CatalogDelta;
 use crate::partner::credential::{
     AccessToken, ClientId, ClientSecret, Credential, Partner, PartnerStatus, TokenGrant,
 };
-use crate::partner::notification::{EmailStatus, Notification};
+use crate::partner::notification::{EmailAttempt, EmailStatus, MailRetryQueue, Notification};
 
 /// The login of an applicant (later the partner's portal account).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,6 +162,23 @@ pub trait PartnerStore: Send + Sync {
         notification_id: &str,
         status: EmailStatus,
     ) -> Result<(), StoreError>;
+
+    /// Records an attempt at e-mailing a notification: its status, the attempts so far and
+    /// when to try again (cleared when `attempt.next_attempt_at` is `None`). `NotFound` for an
+    /// unknown notification.
+    async fn record_email_attempt(
+        &self,
+        notification_id: &str,
+        attempt: &EmailAttempt,
+    ) -> Result<(), StoreError>;
+
+    /// The `failed` notifications whose next attempt is due at `now`, earliest first, at most
+    /// `limit`; `waiting` counts the other ones still scheduled. One indexed read.
+    async fn due_mail_retries(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<MailRetryQueue, StoreError>;
 }
 
 /// What partners may read of the network, fed incrementally into the in-memory catalog

@@ -29,7 +29,9 @@ use crate::partner::credential::{
     AccessToken, ClientId, ClientSecret, Credential, Environment, Partner, PartnerStatus, ScopeSet,
     TokenGrant,
 };
-use crate::partner::notification::{EmailStatus, Mailer, Notification, NotificationKind};
+use crate::partner::notification::{
+    EmailAttempt, EmailStatus, MailRetryPolicy, Mailer, Message, Notification,
+};
 use crate::partner::ports::{
     ApplicantAccount, CredentialCrypto, NewApplication, PartnerStatusChange, PartnerStore,
 };
@@ -55,6 +57,8 @@ pub struct PartnerConfig {
     pub sandbox_rate_limit: RateLimit,
     /// Entries above which the token cache is swept of expired tokens.
     pub token_cache_capacity: usize,
+    /// How failed e-mails are tried again ([`PartnerService::retry_failed_mail`]).
+    pub mail_retry: MailRetryPolicy,
 }
 
 impl Default for PartnerConfig {
@@ -69,6 +73,7 @@ impl Default for PartnerConfig {
                 burst: 40,
             },
             token_cache_capacity: 100_000,
+            mail_retry: MailRetryPolicy::default(),
         }
     }
 }
@@ -280,6 +285,22 @@ pub struct PartnerService {
     tokens: TokenCache,
 }
 
+/// What one round of [`PartnerService::retry_failed_mail`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MailRetryReport {
+    pub sent: usize,
+    /// Failed again; tried later.
+    pub failed: usize,
+    /// Failed for the last time: they stay `failed`.
+    pub given_up: usize,
+    /// Not due yet (or beyond this round's batch).
+    pub waiting: u64,
+}
+
+/// Most e-mails tried in one round of [`PartnerService::retry_failed_mail`]: bounds a round
+/// after a long SMTP outage; the rest are due still and go in the next rounds.
+const MAIL_RETRY_BATCH: u32 = 100;
+
 impl PartnerService {
     pub fn new(
         store: Arc<dyn PartnerStore>,
@@ -324,17 +345,15 @@ impl PartnerService {
         &self,
         partner_id: &PartnerId,
         email: &Email,
-        kind: NotificationKind,
-        subject: &str,
-        body: String,
+        message: Message<'_>,
         now: DateTime<Utc>,
     ) -> Notification {
         Notification {
             id: self.ids.next(),
             partner_id: partner_id.clone(),
-            kind,
-            subject: subject.to_string(),
-            body,
+            kind: message.kind(),
+            subject: message.subject(),
+            body: message.body(),
             email_to: email.clone(),
             email_status: if self.mailer.is_some() {
                 EmailStatus::Pending
@@ -346,18 +365,70 @@ impl PartnerService {
     }
 
     /// Sends the e-mail copy of a recorded notification, when a mailer is configured. A
-    /// failure is recorded on the notification; the use case has succeeded regardless.
+    /// failure is recorded on the notification with its next attempt; the use case has
+    /// succeeded regardless.
     async fn deliver(&self, n: &Notification) {
-        let Some(mailer) = &self.mailer else {
-            return;
+        self.attempt_mail(n, 0).await;
+    }
+
+    /// One attempt at e-mailing `n`, after `attempts` failed ones: `Ok` when sent, else the
+    /// attempts made so far; `None` without a mailer. The outcome and, while the policy
+    /// allows, the time of the next attempt are written to the store, which is where the
+    /// retries are found again (also after a restart).
+    async fn attempt_mail(&self, n: &Notification, attempts: u32) -> Option<Result<(), u32>> {
+        let mailer = self.mailer.as_ref()?;
+        let sent = mailer.send(n).await.is_ok();
+        let attempts = attempts.saturating_add(1);
+        let attempt = if sent {
+            EmailAttempt {
+                status: EmailStatus::Sent,
+                attempts,
+                next_attempt_at: None,
+            }
+        } else {
+            EmailAttempt {
+                // Kept on the notification, where operators and partners see it.
+                status: EmailStatus::Failed,
+                attempts,
+                next_attempt_at: self
+                    .config
+                    .mail_retry
+                    .delay_after(attempts)
+                    .map(|wait| self.clock.now() + to_chrono(wait)),
+            }
         };
-        let status = match mailer.send(&n.email_to, &n.subject, &n.body).await {
-            Ok(()) => EmailStatus::Sent,
-            // The failure is kept on the notification, where operators and partners see it.
-            Err(_) => EmailStatus::Failed,
-        };
-        // The notification is recorded; losing its delivery status is not worth failing for.
-        let _ = self.store.set_email_status(&n.id, status).await;
+        // The notification is recorded; losing its delivery status is not worth failing the
+        // use case for. A failed retry whose outcome is lost stays due, so it is tried again.
+        let _ = self.store.record_email_attempt(&n.id, &attempt).await;
+        Some(if sent { Ok(()) } else { Err(attempts) })
+    }
+
+    /// Tries again the e-mails whose retry is due (call it every few seconds, and once at
+    /// start; the server's mail task does). The schedule is read from the store, so a new
+    /// process picks up what an old one left. Each e-mail gets at most
+    /// `mail_retry.max_attempts` attempts in all, with the policy's backoff between them; one
+    /// that fails its last stays `failed`.
+    pub async fn retry_failed_mail(&self) -> Result<MailRetryReport, CoreError> {
+        let mut report = MailRetryReport::default();
+        if self.mailer.is_none() {
+            return Ok(report);
+        }
+        let queue = self
+            .store
+            .due_mail_retries(self.clock.now(), MAIL_RETRY_BATCH)
+            .await?;
+        for retry in queue.due {
+            match self.attempt_mail(&retry.notification, retry.attempts).await {
+                Some(Ok(())) => report.sent += 1,
+                Some(Err(attempts)) if self.config.mail_retry.delay_after(attempts).is_some() => {
+                    report.failed += 1;
+                }
+                Some(Err(_)) => report.given_up += 1,
+                None => {}
+            }
+        }
+        report.waiting = queue.waiting;
+        Ok(report)
     }
 
     fn audit(
@@ -403,13 +474,10 @@ impl PartnerService {
         let notification = self.notification(
             &partner_id,
             &form.email,
-            NotificationKind::ApplicationReceived,
-            "申请已收到 / Application received",
-            format!(
-                "We have received the application of {} (revision 1) and will review it. \
-                 Meanwhile your sandbox client id {client_id} can be used against sandbox stations.",
-                form.company_name
-            ),
+            Message::ApplicationReceived {
+                company: &form.company_name,
+                sandbox_client_id: client_id.as_str(),
+            },
             now,
         );
         let new = NewApplication {
@@ -562,9 +630,7 @@ impl PartnerService {
         let notification = self.notification(
             &app.partner_id,
             &form.email,
-            NotificationKind::ApplicationResubmitted,
-            "申请已更新 / Application resubmitted",
-            format!("Revision {number} of your application has been received and awaits review."),
+            Message::ApplicationResubmitted { revision: number },
             now,
         );
         let revision = ApplicationRevision {
@@ -637,12 +703,15 @@ impl PartnerService {
         };
         let details = format!(
             "{{\"revision\":{},\"partner_id\":{},\"client_id\":{},\"station_scope\":{scope_text},\
-             \"revenue_share\":{},\"rate_limit\":{{\"requests_per_second\":{},\"burst\":{}}},\
+             \"revenue_share\":{{\"electricity\":{},\"service\":{},\"idle\":{}}},\
+             \"rate_limit\":{{\"requests_per_second\":{},\"burst\":{}}},\
              \"settlement_cycle\":{},\"scopes\":{}}}",
             app.revision,
             json_str(app.partner_id.as_str()),
             json_str(client_id.as_str()),
-            json_str(&contract.revenue_share.value().to_string()),
+            json_str(&contract.revenue_share.electricity.to_string()),
+            json_str(&contract.revenue_share.service.to_string()),
+            json_str(&contract.revenue_share.idle.to_string()),
             contract.rate_limit.requests_per_second,
             contract.rate_limit.burst,
             json_str(contract.settlement_cycle.as_str()),
@@ -660,14 +729,10 @@ impl PartnerService {
         let notification = self.notification(
             &app.partner_id,
             &email,
-            NotificationKind::ApplicationApproved,
-            "申请已通过 / Application approved",
-            format!(
-                "Your application (revision {}) has been approved. Your production client id is \
-                 {client_id}. Sign in and call POST /v1/credentials/rotate with this client id \
-                 to obtain its secret; it is shown once.",
-                app.revision
-            ),
+            Message::ApplicationApproved {
+                revision: app.revision,
+                production_client_id: client_id.as_str(),
+            },
             now,
         );
         let audit = self.audit(
@@ -727,13 +792,11 @@ impl PartnerService {
         let notification = self.notification(
             &app.partner_id,
             &email,
-            NotificationKind::ApplicationRejected,
-            "申请未通过 / Application rejected",
-            format!(
-                "Revision {} of your application was not approved. Reason: {reason}\n\
-                 You may correct it and resubmit (PUT /v1/partner-applications/{id}).",
-                app.revision
-            ),
+            Message::ApplicationRejected {
+                application_id: id,
+                revision: app.revision,
+                reason: &reason,
+            },
             now,
         );
         let audit = self.audit(
@@ -827,25 +890,17 @@ impl PartnerService {
     ) -> Result<Partner, CoreError> {
         let email = partner.email.clone();
         let now = self.clock.now();
-        let (kind, subject, body, action) = if to == PartnerStatus::Suspended {
+        let (message, action) = if to == PartnerStatus::Suspended {
             (
-                NotificationKind::PartnerSuspended,
-                "账户已暂停 / Account suspended",
-                format!(
-                    "Your access has been suspended. Reason: {}",
-                    reason.as_deref().unwrap_or("")
-                ),
+                Message::PartnerSuspended {
+                    reason: reason.as_deref().unwrap_or(""),
+                },
                 "partner.suspend",
             )
         } else {
-            (
-                NotificationKind::PartnerResumed,
-                "账户已恢复 / Account resumed",
-                "Your access has been restored. Request new access tokens.".to_string(),
-                "partner.resume",
-            )
+            (Message::PartnerResumed, "partner.resume")
         };
-        let notification = self.notification(&partner.id, &email, kind, subject, body, now);
+        let notification = self.notification(&partner.id, &email, message, now);
         let details = match &reason {
             Some(r) => format!(
                 "{{\"from\":{},\"to\":{},\"reason\":{}}}",
@@ -952,13 +1007,10 @@ impl PartnerService {
             Some(
                 self.credential_notification(
                     &cred,
-                    NotificationKind::SecretRotated,
-                    "密钥已轮换 / Client secret rotated",
-                    format!(
-                        "A new secret was issued for client {}. The previous one stays valid until {}.",
-                        cred.client_id,
-                        grace_until.to_rfc3339()
-                    ),
+                    Message::SecretRotated {
+                        client_id: cred.client_id.as_str(),
+                        previous_valid_until: grace_until,
+                    },
                     now,
                 )
                 .await?,
@@ -992,13 +1044,11 @@ impl PartnerService {
     async fn credential_notification(
         &self,
         cred: &Credential,
-        kind: NotificationKind,
-        subject: &str,
-        body: String,
+        message: Message<'_>,
         now: DateTime<Utc>,
     ) -> Result<Notification, CoreError> {
         let partner = self.partner(&cred.partner_id).await?;
-        Ok(self.notification(&partner.id, &partner.email, kind, subject, body, now))
+        Ok(self.notification(&partner.id, &partner.email, message, now))
     }
 
     /// Revokes one secret at once, with every token issued with it.
@@ -1019,12 +1069,10 @@ impl PartnerService {
         let notification = self
             .credential_notification(
                 &cred,
-                NotificationKind::SecretRevoked,
-                "密钥已吊销 / Client secret revoked",
-                format!(
-                    "Secret {secret_id} of client {} was revoked; tokens issued with it no longer work.",
-                    cred.client_id
-                ),
+                Message::SecretRevoked {
+                    client_id: cred.client_id.as_str(),
+                    secret_id,
+                },
                 now,
             )
             .await?;

@@ -13,6 +13,7 @@ use crate::event::{
 use crate::money::Money;
 use crate::session::StartFailure;
 use crate::sessions::model::{ChargingSession, Reservation, SessionCost, SessionOrigin};
+use crate::settlement::cdr::Cdr;
 
 fn session_ref(s: &ChargingSession) -> Option<SessionRef> {
     if s.origin != SessionOrigin::Partner {
@@ -98,7 +99,9 @@ pub(crate) fn updated(s: &ChargingSession, at: DateTime<Utc>) -> Vec<Event> {
     one(data, at)
 }
 
-pub(crate) fn completed(s: &ChargingSession, at: DateTime<Utc>) -> Vec<Event> {
+/// `session.completed`, with the session's CDR (written in the same transaction) when it has
+/// one: its id, and its idle charge (the rest of its figures are the `cost` breakdown's).
+pub(crate) fn completed(s: &ChargingSession, at: DateTime<Utc>, cdr: Option<&Cdr>) -> Vec<Event> {
     let data = session_ref(s).map(|session| {
         let started_at = s.started_at.unwrap_or(s.created_at);
         let ended_at = s.stopped_at.unwrap_or(at);
@@ -110,6 +113,8 @@ pub(crate) fn completed(s: &ChargingSession, at: DateTime<Utc>) -> Vec<Event> {
             duration_s: s.duration_s(at),
             stop_reason: s.stop_reason.map_or("other", |r| r.as_str()).to_string(),
             cost: breakdown(s.cost.as_ref()),
+            cdr_id: cdr.map(|c| c.id.clone()),
+            idle: cdr.and_then(|c| c.idle.clone()),
         })
     });
     one(data, at)

@@ -18,6 +18,7 @@ use crate::money::{Money, UnitPrice};
 use crate::pricing::PricedSession;
 use crate::reservation::ReservationState;
 use crate::session::{SessionState, StartFailure};
+use crate::status::{ChargePointStatus, ConnectorStatus};
 use crate::tariff::PeriodLabel;
 
 /// Who started a session.
@@ -182,6 +183,10 @@ pub enum SessionStopReason {
     DurationLimit,
     /// The charger did not reconnect in time; closed on its last meter value.
     ConnectionLost,
+    /// The charger accepted RemoteStopTransaction but never sent StopTransaction while online:
+    /// after the retries (or once it reported the connector no longer charging) we closed the
+    /// session on its last meter value.
+    StopUnconfirmed,
 }
 
 impl SessionStopReason {
@@ -192,6 +197,7 @@ impl SessionStopReason {
             Self::AmountLimit => "amount_limit",
             Self::DurationLimit => "duration_limit",
             Self::ConnectionLost => "connection_lost",
+            Self::StopUnconfirmed => "stop_unconfirmed",
         }
     }
 
@@ -201,6 +207,7 @@ impl SessionStopReason {
             "amount_limit" => Some(Self::AmountLimit),
             "duration_limit" => Some(Self::DurationLimit),
             "connection_lost" => Some(Self::ConnectionLost),
+            "stop_unconfirmed" => Some(Self::StopUnconfirmed),
             other => StopReason::parse(other).map(Self::Charger),
         }
     }
@@ -254,6 +261,10 @@ pub struct SessionCost {
     pub electricity_fee: Money,
     pub service_fee: Money,
     pub idle_fee: Money,
+    /// Idle minutes billed (after the grace period); 0 without an idle fee. Costs stored
+    /// before it was kept read as 0.
+    #[serde(default)]
+    pub idle_minutes: u32,
     pub total: Money,
     /// A meter register went down somewhere (reset or rollover): energy not billed there.
     pub meter_anomaly: bool,
@@ -282,6 +293,7 @@ impl SessionCost {
             electricity_fee: priced.electricity_fee,
             service_fee: priced.service_fee,
             idle_fee: priced.idle_fee,
+            idle_minutes: priced.idle.as_ref().map_or(0, |i| i.minutes),
             total: priced.total,
             meter_anomaly: priced.meter_anomaly,
         }
@@ -301,6 +313,14 @@ pub struct Deadlines {
     pub connection_lost_timeout: Duration,
     /// How long after a failed stop (of a limit) we try again.
     pub stop_retry: Duration,
+    /// How long after an accepted RemoteStopTransaction we wait for StopTransaction before
+    /// asking again (and asking the charger for its connector's state).
+    pub stop_timeout: Duration,
+    /// The longest a `finishing` session waits for its connector to be freed.
+    pub idle_cap: Duration,
+    /// How often a `finishing` session's connector is looked at again, in case the status
+    /// that freed it was not taken as such (see [`crate::sessions::service`]).
+    pub idle_recheck: Duration,
 }
 
 impl Deadlines {
@@ -373,6 +393,15 @@ pub struct ChargingSession {
     pub next_check_at: Option<DateTime<Utc>>,
     /// When the last `session.updated` event was written (they are throttled).
     pub updated_event_at: Option<DateTime<Utc>>,
+    /// When charging finished: the first SuspendedEV reported during the transaction (the
+    /// vehicle is full; cleared if it draws power again), else the StopTransaction time. The
+    /// idle clock starts here.
+    pub charging_finished_at: Option<DateTime<Utc>>,
+    /// When the connector was freed after the transaction (see [`frees_connector`]), or when
+    /// we stopped waiting for it (the idle cap).
+    pub freed_at: Option<DateTime<Utc>>,
+    /// RemoteStopTransaction sent again after the charger accepted one and did not stop.
+    pub stop_attempts: u32,
     /// Grows with every change; updates compare it (optimistic concurrency).
     pub version: i64,
 }
@@ -386,6 +415,18 @@ impl ChargingSession {
     /// Whether `partner` may see the session: its own partner sessions only.
     pub fn belongs_to(&self, partner: &PartnerId) -> bool {
         self.origin == SessionOrigin::Partner && self.partner_id.as_ref() == Some(partner)
+    }
+
+    /// Seconds the connector has been occupied since charging finished: until it was freed,
+    /// or until `now` while the session is `finishing`. `None` before charging finished.
+    pub fn idle_seconds(&self, now: DateTime<Utc>) -> Option<i64> {
+        let from = self.charging_finished_at?;
+        let to = match (self.freed_at, self.state) {
+            (Some(freed), _) => freed,
+            (None, SessionState::Finishing) => now,
+            (None, _) => self.stopped_at.unwrap_or(now),
+        };
+        Some((to - from).num_seconds().max(0))
     }
 
     /// Seconds between start and stop (or `now` while running); 0 before the start.
@@ -419,10 +460,22 @@ impl ChargingSession {
                         None
                     };
                     (end, retry)
+                } else if self.charger_offline_since.is_none() {
+                    // An accepted stop the charger has not confirmed yet (while it is offline,
+                    // the connection-lost timeout decides instead).
+                    (None, self.stop_requested_at.map(|t| t + d.stop_timeout))
                 } else {
                     (None, None)
                 };
                 [lost, limit_end, retry].into_iter().flatten().min()
+            }
+            SessionState::Finishing => {
+                let cap = self
+                    .charging_finished_at
+                    .or(self.stopped_at)
+                    .unwrap_or(self.updated_at)
+                    + d.idle_cap;
+                Some(cap.min(self.updated_at + d.idle_recheck))
             }
             SessionState::Completed | SessionState::Failed => None,
         }
@@ -481,6 +534,33 @@ impl Reservation {
     }
 }
 
+/// Whether a connector status reported after a transaction ends the idle time of a
+/// `finishing` session: the cable was unplugged (`available`, or `reserved`, which a charger
+/// reports only for a free connector), or the connector can no longer serve anyone
+/// (`unavailable`, `faulted`: occupancy of a connector nobody could use is not billed), or a
+/// new transaction took it over (`charging`). `occupied` keeps the clock running, and so does
+/// `offline`: we cannot tell, and the status the charger reports when it is back decides.
+pub fn frees_connector(status: ConnectorStatus) -> bool {
+    !matches!(status, ConnectorStatus::Occupied | ConnectorStatus::Offline)
+}
+
+/// Whether the charger's reported status of a connector says no transaction is running on it
+/// (used to close a stop the charger accepted but never confirmed): anything but charging or
+/// suspended. `None` (never reported) says nothing.
+pub fn reports_not_charging(status: ConnectorStatus, ocpp: Option<ChargePointStatus>) -> bool {
+    if status == ConnectorStatus::Offline {
+        return false;
+    }
+    ocpp.is_some_and(|s| {
+        !matches!(
+            s,
+            ChargePointStatus::Charging
+                | ChargePointStatus::SuspendedEV
+                | ChargePointStatus::SuspendedEVSE
+        )
+    })
+}
+
 /// Validates a partner's order id or user reference: 1–64 printable characters.
 pub fn validate_reference(field: &str, s: &str) -> Result<(), ValidationError> {
     if s.is_empty() || s.chars().count() > 64 {
@@ -511,6 +591,9 @@ mod tests {
             start_timeout: Duration::seconds(90),
             connection_lost_timeout: Duration::seconds(3600),
             stop_retry: Duration::seconds(20),
+            stop_timeout: Duration::seconds(60),
+            idle_cap: Duration::seconds(86_400),
+            idle_recheck: Duration::seconds(60),
         }
     }
 
@@ -553,6 +636,9 @@ mod tests {
             review_reason: None,
             next_check_at: None,
             updated_event_at: None,
+            charging_finished_at: None,
+            freed_at: None,
+            stop_attempts: 0,
             version: 1,
         }
     }
@@ -619,6 +705,7 @@ mod tests {
                 SessionStopReason::AmountLimit,
                 SessionStopReason::DurationLimit,
                 SessionStopReason::ConnectionLost,
+                SessionStopReason::StopUnconfirmed,
             ]);
         for r in all {
             assert_eq!(SessionStopReason::parse(r.as_str()), Some(r));
@@ -657,6 +744,79 @@ mod tests {
         for s in [SessionState::Completed, SessionState::Failed] {
             assert_eq!(session(s).next_check(&d), None);
         }
+    }
+
+    #[test]
+    fn an_unconfirmed_stop_is_checked_after_the_stop_timeout_unless_the_charger_is_away() {
+        let d = deadlines();
+        let mut s = session(SessionState::Stopping);
+        s.started_at = Some(t(5));
+        s.stop_requested_at = Some(t(100));
+        assert_eq!(s.next_check(&d), Some(t(160)));
+        s.charger_offline_since = Some(t(120));
+        assert_eq!(
+            s.next_check(&d),
+            Some(t(3720)),
+            "offline: the connection-lost timeout decides, no busy re-checks"
+        );
+    }
+
+    #[test]
+    fn a_finishing_session_is_rechecked_and_waits_at_most_the_idle_cap() {
+        let d = deadlines();
+        let mut s = session(SessionState::Finishing);
+        s.stopped_at = Some(t(500));
+        s.charging_finished_at = Some(t(400));
+        s.updated_at = t(500);
+        assert_eq!(
+            s.next_check(&d),
+            Some(t(560)),
+            "looked at again now and then"
+        );
+        s.updated_at = t(86_790);
+        assert_eq!(
+            s.next_check(&d),
+            Some(t(86_800)),
+            "and at the cap at the latest"
+        );
+    }
+
+    #[test]
+    fn idle_time_runs_from_the_end_of_charging_to_the_freeing_of_the_connector() {
+        let mut s = session(SessionState::Charging);
+        assert_eq!(s.idle_seconds(t(50)), None);
+        s.charging_finished_at = Some(t(100));
+        s.state = SessionState::Finishing;
+        s.stopped_at = Some(t(130));
+        assert_eq!(s.idle_seconds(t(400)), Some(300), "the clock runs");
+        s.freed_at = Some(t(250));
+        s.state = SessionState::Completed;
+        assert_eq!(s.idle_seconds(t(400)), Some(150), "and stops when freed");
+        s.freed_at = None;
+        assert_eq!(s.idle_seconds(t(400)), Some(30), "completed at the stop");
+    }
+
+    #[test]
+    fn which_statuses_free_a_connector_and_which_say_it_is_not_charging() {
+        use ChargePointStatus as P;
+        use ConnectorStatus as C;
+        for (status, frees) in [
+            (C::Available, true),
+            (C::Reserved, true),
+            (C::Unavailable, true),
+            (C::Faulted, true),
+            (C::Charging, true),
+            (C::Occupied, false),
+            (C::Offline, false),
+        ] {
+            assert_eq!(frees_connector(status), frees, "{status:?}");
+        }
+        assert!(reports_not_charging(C::Available, Some(P::Available)));
+        assert!(reports_not_charging(C::Occupied, Some(P::Finishing)));
+        assert!(!reports_not_charging(C::Occupied, Some(P::SuspendedEV)));
+        assert!(!reports_not_charging(C::Charging, Some(P::Charging)));
+        assert!(!reports_not_charging(C::Available, None), "never reported");
+        assert!(!reports_not_charging(C::Offline, Some(P::Available)));
     }
 
     #[test]

@@ -40,21 +40,21 @@ use crate::partner::credential::PartnerStatus;
 use crate::partner::ports::PartnerStore;
 use crate::ports::{
     ChargerCommand, ChargerGateway, CommandReply, ConnectorFilter, ConnectorStatusChanged,
-    GatewayError, NetworkStore,
+    GatewayError, NetworkStore, TriggerableMessage,
 };
 use crate::pricing::{self, PricedSession, price_session};
 use crate::reservation::ReservationState;
-use crate::session::{SessionState, StartFailure};
+use crate::session::{SessionEvent, SessionState, StartFailure};
 use crate::sessions::events;
 use crate::sessions::model::{
     ChargingSession, Deadlines, Reservation, SessionCost, SessionLimit, SessionOrigin,
-    SessionStopReason, StopRequester, validate_reference,
+    SessionStopReason, StopRequester, frees_connector, reports_not_charging, validate_reference,
 };
 use crate::sessions::ports::{
     Created, NewSession, ReservationUpdate, Runtime, SessionQuery, SessionStore, SessionUpdate,
     constraints,
 };
-use crate::sessions::watch::{Changes, first};
+use crate::sessions::watch::{Changes, both, first};
 use crate::settlement::cdr::{Cdr, SessionCdr, validate_order_id};
 use crate::status::{ChargePointStatus, ConnectorStatus};
 use crate::tariff::Tariff;
@@ -76,6 +76,25 @@ pub struct SessionConfig {
     pub connection_lost_timeout: Duration,
     /// How long after a failed stop of a session that reached its limit we try again.
     pub stop_retry: Duration,
+    /// How long after the charger accepted RemoteStopTransaction we wait for its
+    /// StopTransaction before asking its connector's state and sending the stop again.
+    pub stop_timeout: Duration,
+    /// How many times RemoteStopTransaction is sent again after `stop_timeout`; once they are
+    /// used up (or the charger reports the connector not charging) the session is closed as
+    /// `stop_unconfirmed` on its last meter value and flagged for review.
+    pub stop_retries: u32,
+    /// The longest a `finishing` session (idle fee, connector still occupied) waits for the
+    /// connector to be freed; idle time is billed up to this cap and the session flagged.
+    pub idle_cap: Duration,
+    /// How often a `finishing` session's connector status is read again: a safety net for a
+    /// freeing status not acted on when it came (a charger back from offline reports its
+    /// charger-wide status first, which the store applies to every connector for a moment,
+    /// so a freeing change out of `offline` is confirmed this way rather than believed).
+    pub idle_recheck: Duration,
+    /// How long after a charger came back a freeing status of a `finishing` session's
+    /// connector is confirmed by reading the connector again (its own status follows the
+    /// charger-wide one within moments).
+    pub status_settle_delay: Duration,
     /// The longest reservation a partner may ask for.
     pub max_reservation: Duration,
     /// At most one `session.updated` event per session per interval (meter values may come
@@ -100,6 +119,11 @@ impl Default for SessionConfig {
             call_timeout: Duration::from_secs(30),
             connection_lost_timeout: Duration::from_secs(2 * 3600),
             stop_retry: Duration::from_secs(30),
+            stop_timeout: Duration::from_secs(60),
+            stop_retries: 2,
+            idle_cap: Duration::from_secs(24 * 3600),
+            idle_recheck: Duration::from_secs(60),
+            status_settle_delay: Duration::from_secs(2),
             max_reservation: Duration::from_secs(u64::from(Reservation::DEFAULT_MAX_DURATION_S)),
             update_event_interval: Duration::from_secs(30),
             meter_write_interval: Duration::from_secs(5),
@@ -121,6 +145,9 @@ impl SessionConfig {
             start_timeout: chrono_of(self.start_timeout),
             connection_lost_timeout: chrono_of(self.connection_lost_timeout),
             stop_retry: chrono_of(self.stop_retry),
+            stop_timeout: chrono_of(self.stop_timeout),
+            idle_cap: chrono_of(self.idle_cap),
+            idle_recheck: chrono_of(self.idle_recheck),
         }
     }
 }
@@ -253,6 +280,12 @@ pub struct Reserved {
 pub struct SweepReport {
     pub sessions_failed: usize,
     pub sessions_lost: usize,
+    /// Accepted stops never confirmed, closed as `stop_unconfirmed`.
+    pub stops_unconfirmed: usize,
+    /// RemoteStopTransaction sent again for an accepted stop not confirmed in time.
+    pub stops_resent: usize,
+    /// `finishing` sessions completed at the idle cap.
+    pub idle_capped: usize,
     pub limit_stops: usize,
     pub reservations_expired: usize,
     pub reservations_failed: usize,
@@ -475,6 +508,19 @@ impl SessionService {
         end: Option<(DateTime<Utc>, Wh)>,
     ) -> Option<PricedSession> {
         let tariff = self.tariff(&session.tariff_id, tx.started_at).await?;
+        Some(self.price_with(&tariff, tx, samples, end, None))
+    }
+
+    /// Prices the transaction's energy readings up to `end` under `tariff`, with the idle time
+    /// `(charging finished, connector freed)` when there is one to bill.
+    fn price_with(
+        &self,
+        tariff: &Tariff,
+        tx: &ChargingTransaction,
+        samples: &[MeterSample],
+        end: Option<(DateTime<Utc>, Wh)>,
+        idle: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    ) -> PricedSession {
         let mut points = vec![pricing::MeterSample {
             at: tx.started_at,
             register: tx.meter_start,
@@ -494,7 +540,7 @@ impl SessionService {
         if let Some((at, register)) = end {
             points.push(pricing::MeterSample { at, register });
         }
-        Some(price_session(&tariff, self.config.timezone, &points, None))
+        price_session(tariff, self.config.timezone, &points, idle)
     }
 
     /// The CDR of a session that has just completed (written with the completion, once).
@@ -708,11 +754,23 @@ impl SessionService {
         caller: &Caller,
         req: &StartRequest,
     ) -> Result<(Target, Option<Reservation>), SessionError> {
-        self.check_partner(&caller.partner_id).await?;
-        let target = self.target(caller, &req.connector_id).await?;
-
+        // Three independent reads, run together (this is the path of every start); their
+        // errors count in the order the checks are listed.
+        let held_on = ConnectorId::parse(&req.connector_id).ok();
+        let (partner, (target, held)) = both(
+            self.check_partner(&caller.partner_id),
+            both(self.target(caller, &req.connector_id), async {
+                match &held_on {
+                    Some(c) => self.store.reservation_on(c).await,
+                    None => Ok(None),
+                }
+            }),
+        )
+        .await;
+        partner?;
+        let target = target?;
         // A reservation on the connector: ours is used, another partner's keeps us out.
-        let held = self.store.reservation_on(&target.connector_id).await?;
+        let held = held?;
         let reservation = match (&held, &req.reservation_id) {
             (Some(r), _) if r.partner_id != caller.partner_id => {
                 return Err(Failure::new(
@@ -867,6 +925,9 @@ impl SessionService {
             review_reason: None,
             next_check_at: None,
             updated_event_at: None,
+            charging_finished_at: None,
+            freed_at: None,
+            stop_attempts: 0,
             version: 1,
         };
         session.next_check_at = session.next_check(&self.deadlines);
@@ -1151,6 +1212,7 @@ impl SessionService {
             let update = match &failure {
                 None => {
                     next.state = SessionState::Stopping;
+                    next.stop_attempts = 0;
                     let mut u = self.plain_update(&s, next);
                     u.events = events::updated(&u.session, now);
                     u
@@ -1230,7 +1292,18 @@ impl SessionService {
                 stop_reason: None,
                 stop_id_tag: None,
             };
-            self.adopt_start(sid, &tx).await?;
+            // The charger waits for our answer, and commands to its other connectors wait
+            // behind it (one CALL at a time each way): the session's bookkeeping runs next to
+            // the answer, not before it. The store linked the transaction to the session
+            // already, so nothing is lost if it does not complete: a late meter value is
+            // simply not attributed yet, the stop adopts the start itself, and a timeout
+            // cannot fail a session with a linked transaction (the sweep adopts it instead).
+            let sid = sid.clone();
+            self.spawn(move |me| async move {
+                if let Err(e) = me.adopt_start(&sid, &tx).await {
+                    me.warn(format!("session {sid}: recording its start failed: {e}"));
+                }
+            });
             return Ok(());
         }
         if recorded.verdict.status == TagStatus::Accepted {
@@ -1317,10 +1390,26 @@ impl SessionService {
             review_reason: None,
             next_check_at: None,
             updated_event_at: None,
+            charging_finished_at: None,
+            freed_at: None,
+            stop_attempts: 0,
             version: 1,
         };
         s.next_check_at = s.next_check(&self.deadlines);
         self.store.record_local_session(&s).await?;
+        // A transaction on a connector whose previous session is still `finishing` (only a
+        // card can start there: the claim keeps partners out): that idle time ends here.
+        let on_connector = std::slice::from_ref(&s.connector_id);
+        for f in self
+            .store
+            .active_sessions_on(&start.charger_id, Some(on_connector))
+            .await?
+        {
+            if f.state == SessionState::Finishing {
+                self.finish_idle(&f.id, start.started_at, SessionEvent::ConnectorFreed)
+                    .await?;
+            }
+        }
         Ok(())
     }
 
@@ -1361,6 +1450,12 @@ impl SessionService {
         }
         let samples = self.transactions.transaction_samples(tx_id).await?;
         let (power, soc) = latest_power_and_soc(&samples);
+        let power_at = samples
+            .iter()
+            .filter(|x| matches!(x.measurement, Measurement::PowerImport(_)))
+            .map(|x| x.at)
+            .max()
+            .zip(power);
         let end = tx.meter_last.zip(tx.meter_last_at).map(|(wh, at)| (at, wh));
         let cost = self.price(&s, &tx, &samples, end).await;
         let mut limit_reached = false;
@@ -1381,6 +1476,14 @@ impl SessionService {
                 .unwrap_or(s.energy);
             next.power = power.or(s.power);
             next.soc_percent = soc.or(s.soc_percent);
+            // The vehicle draws power again after it was reported full: charging has not
+            // finished after all (its idle clock starts again at the next report, or the stop).
+            if next.state == SessionState::Charging
+                && s.charging_finished_at
+                    .is_some_and(|t| power_at.is_some_and(|(at, w)| at > t && w.0 > 0))
+            {
+                next.charging_finished_at = None;
+            }
             if cost.is_some() {
                 next.cost = cost.clone();
             }
@@ -1452,30 +1555,49 @@ impl SessionService {
             return Ok(Some(found));
         };
         let samples = self.transactions.transaction_samples(tx.id).await?;
-        let priced = self
-            .price_raw(&found, tx, &samples, Some((stopped_at, meter_stop)))
-            .await;
-        let cost = priced
-            .clone()
-            .map(|p| SessionCost::from_priced(found.tariff_id.clone(), p));
+        let tariff = self.tariff(&found.tariff_id, tx.started_at).await;
+        // Idle time is billed only under a tariff with an idle fee; then a connector that is
+        // still occupied keeps the session `finishing` until it is freed. Without one the
+        // session completes here, as it always did.
+        let bills_idle = tariff.as_ref().is_some_and(|t| t.idle_fee.is_some());
+        let freed = if bills_idle {
+            self.freed_after_stop(&found.connector_id).await?
+        } else {
+            None
+        };
         let charger_reason = tx.stop_reason.unwrap_or(StopReason::Local);
         for _ in 0..MAX_ATTEMPTS {
             let s = self.store.get_session(&found.id).await?;
             if s.transaction_id != Some(tx.id) {
                 return Ok(Some(s));
             }
-            let Ok(state) = s
-                .state
-                .apply(crate::session::SessionEvent::TransactionStopped)
-            else {
+            let event = if bills_idle && freed.is_none() {
+                SessionEvent::StoppedOccupied
+            } else {
+                SessionEvent::TransactionStopped
+            };
+            let Ok(state) = s.state.apply(event) else {
                 return Ok(Some(s));
             };
+            // Charging finished when the vehicle was first reported full, or at the stop.
+            let ended = s
+                .charging_finished_at
+                .map_or(stopped_at, |t| t.min(stopped_at));
+            let idle = freed.filter(|_| bills_idle).map(|f| (ended, f.max(ended)));
+            let priced = tariff
+                .as_ref()
+                .map(|t| self.price_with(t, tx, &samples, Some((stopped_at, meter_stop)), idle));
+            let cost = priced
+                .clone()
+                .map(|p| SessionCost::from_priced(found.tariff_id.clone(), p));
             let now = self.now();
             let mut next = s.clone();
             next.state = state;
             next.meter_last = Some(meter_stop);
             next.metered_at = Some(stopped_at);
             next.stopped_at = Some(stopped_at);
+            next.charging_finished_at = Some(ended);
+            next.freed_at = idle.map(|(_, f)| f);
             next.energy = cost
                 .as_ref()
                 .map(|c| c.energy)
@@ -1507,12 +1629,106 @@ impl SessionService {
                 }
             }
             let mut update = self.plain_update(&s, next);
-            update.events = events::completed(&update.session, now);
-            update.cdr = priced
-                .clone()
-                .and_then(|p| self.cdr_of(&s, tx, (stopped_at, meter_stop), p, now));
+            if state == SessionState::Completed {
+                update.cdr =
+                    priced.and_then(|p| self.cdr_of(&s, tx, (stopped_at, meter_stop), p, now));
+                update.events = events::completed(&update.session, now, update.cdr.as_ref());
+            } else {
+                // Energy is final; the partner learns the idle clock runs.
+                update.events = events::updated(&update.session, now);
+            }
             if self.write(&update).await? {
+                if state == SessionState::Finishing
+                    && let Some(f) = self.freed_after_stop(&s.connector_id).await?
+                {
+                    // The status that freed the connector may have been handled before this
+                    // write (it found no `finishing` session then): it is not lost.
+                    self.finish_idle(&s.id, f, SessionEvent::ConnectorFreed)
+                        .await?;
+                    return Ok(Some(self.store.get_session(&s.id).await?));
+                }
                 return Ok(Some(update.session));
+            }
+        }
+        Err(SessionError::busy())
+    }
+
+    /// When the connector was freed, if its status says it is free now (see
+    /// [`frees_connector`]). `charging` does not count here: right after a stop it is the
+    /// stopped transaction's own status, not yet replaced by the charger's next report.
+    async fn freed_after_stop(
+        &self,
+        connector: &ConnectorId,
+    ) -> Result<Option<DateTime<Utc>>, SessionError> {
+        let view = match self.network.get_connector(connector).await {
+            Ok(v) => v,
+            Err(StoreError::NotFound) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let status = view.state.status;
+        Ok(
+            (frees_connector(status) && status != ConnectorStatus::Charging)
+                .then_some(view.state.changed_at),
+        )
+    }
+
+    /// Completes a `finishing` session: the connector was freed at `freed` (or the idle cap
+    /// was reached, `freed` being the cap), its idle time priced with the energy, its CDR
+    /// written with the completion. False when the session was not `finishing`.
+    async fn finish_idle(
+        &self,
+        id: &SessionId,
+        freed: DateTime<Utc>,
+        event: SessionEvent,
+    ) -> Result<bool, SessionError> {
+        let first = self.store.get_session(id).await?;
+        let (SessionState::Finishing, Some(tx_id)) = (first.state, first.transaction_id) else {
+            return Ok(false);
+        };
+        let tx = self.transactions.get_transaction(tx_id).await?;
+        let samples = self.transactions.transaction_samples(tx_id).await?;
+        let stop = match (tx.stopped_at, tx.meter_stop) {
+            (Some(at), Some(wh)) => (at, wh),
+            _ => (
+                first.stopped_at.unwrap_or(freed),
+                first.meter_last.unwrap_or(tx.meter_start),
+            ),
+        };
+        let tariff = self.tariff(&first.tariff_id, tx.started_at).await;
+        for _ in 0..MAX_ATTEMPTS {
+            let s = self.store.get_session(id).await?;
+            let Ok(state) = s.state.apply(event) else {
+                return Ok(false);
+            };
+            let ended = s.charging_finished_at.or(s.stopped_at).unwrap_or(stop.0);
+            let freed = freed.max(ended);
+            let priced = tariff
+                .as_ref()
+                .map(|t| self.price_with(t, &tx, &samples, Some(stop), Some((ended, freed))));
+            let now = self.now();
+            let mut next = s.clone();
+            next.state = state;
+            next.freed_at = Some(freed);
+            if let Some(p) = &priced {
+                next.cost = Some(SessionCost::from_priced(s.tariff_id.clone(), p.clone()));
+            }
+            if event == SessionEvent::IdleCapReached {
+                let why = format!(
+                    "the connector was still occupied {} s after charging finished; idle time \
+                     billed up to that cap",
+                    self.config.idle_cap.as_secs()
+                );
+                next.review_required = true;
+                next.review_reason = Some(match s.review_reason.clone() {
+                    Some(earlier) => format!("{earlier}; {why}"),
+                    None => why,
+                });
+            }
+            let mut update = self.plain_update(&s, next);
+            update.cdr = priced.and_then(|p| self.cdr_of(&s, &tx, stop, p, now));
+            update.events = events::completed(&update.session, now, update.cdr.as_ref());
+            if self.write(&update).await? {
+                return Ok(true);
             }
         }
         Err(SessionError::busy())
@@ -1520,7 +1736,9 @@ impl SessionService {
 
     /// Connector status changes: a fault or a lost charger marks its sessions
     /// `charger_offline`; its return clears the mark and stops transactions nobody owns; a
-    /// reservation the charger dropped (reserved → available) has expired.
+    /// reservation the charger dropped (reserved → available) has expired. The vehicle reported
+    /// full (charging → SuspendedEV) starts a session's idle clock, charging again clears it;
+    /// a connector freed after its transaction completes a `finishing` session.
     pub async fn on_status_changes(
         &self,
         changes: &[ConnectorStatusChanged],
@@ -1531,13 +1749,44 @@ impl SessionService {
         for c in changes {
             let now_lost = lost(c.state.status);
             let was_lost = lost(c.previous);
-            if now_lost != was_lost {
+            // Only a partner-visible change is reported, so SuspendedEV is seen when it follows
+            // charging (SuspendedEVSE → SuspendedEV is not; the stop time counts then).
+            let suspended = c.previous == ConnectorStatus::Charging
+                && c.state.ocpp_status == Some(ChargePointStatus::SuspendedEV);
+            // A new transaction taking a `finishing` session's connector over (`charging`) is
+            // seen at its start instead (`record_local`: partners cannot start there, the claim
+            // holds it), so nothing is looked up on the path every start takes (available →
+            // occupied → charging).
+            let frees =
+                frees_connector(c.state.status) && c.state.status != ConnectorStatus::Charging;
+            if now_lost != was_lost || suspended || frees {
                 let sessions = self
                     .store
                     .active_sessions_on(&c.charger_id, Some(std::slice::from_ref(&c.connector_id)))
                     .await?;
                 for s in sessions {
-                    self.set_offline(&s.id, now_lost).await?;
+                    if s.state == SessionState::Finishing {
+                        // Out of `offline`, the first status may be the charger-wide one
+                        // applied to every connector: the re-check confirms it instead.
+                        if frees && c.previous == ConnectorStatus::Offline {
+                            self.confirm_freed_later(s.id.clone(), s.connector_id.clone());
+                        } else if frees {
+                            self.finish_idle(
+                                &s.id,
+                                c.state.changed_at,
+                                SessionEvent::ConnectorFreed,
+                            )
+                            .await?;
+                        }
+                        continue;
+                    }
+                    if now_lost != was_lost {
+                        self.set_offline(&s.id, now_lost).await?;
+                    }
+                    if suspended {
+                        self.set_charging_finished(&s.id, Some(c.state.changed_at))
+                            .await?;
+                    }
                 }
             }
             if c.previous == ConnectorStatus::Offline
@@ -1569,6 +1818,51 @@ impl SessionService {
             });
         }
         Ok(())
+    }
+
+    /// Completes a `finishing` session after `status_settle_delay` if its connector is still
+    /// free then (the sweep's re-check does the same later, should this process stop first).
+    fn confirm_freed_later(&self, id: SessionId, connector: ConnectorId) {
+        let delay = self.config.status_settle_delay;
+        self.spawn(move |me| async move {
+            me.runtime.sleep(delay).await;
+            let result = match me.freed_after_stop(&connector).await {
+                Ok(Some(freed)) => me
+                    .finish_idle(&id, freed, SessionEvent::ConnectorFreed)
+                    .await
+                    .map(|_| ()),
+                Ok(None) => Ok(()),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = result {
+                me.warn(format!(
+                    "session {id}: confirming its freed connector failed: {e}"
+                ));
+            }
+        });
+    }
+
+    /// Starts the idle clock of a session whose transaction runs: the vehicle reported full
+    /// (the first report counts; meter values showing power again clear it, see
+    /// [`SessionService::on_meter_values`]).
+    async fn set_charging_finished(
+        &self,
+        id: &SessionId,
+        at: Option<DateTime<Utc>>,
+    ) -> Result<(), SessionError> {
+        for _ in 0..MAX_ATTEMPTS {
+            let s = self.store.get_session(id).await?;
+            if !s.state.has_transaction() || s.charging_finished_at.is_some() == at.is_some() {
+                return Ok(());
+            }
+            let mut next = s.clone();
+            next.charging_finished_at = at;
+            let update = self.plain_update(&s, next);
+            if self.write(&update).await? {
+                return Ok(());
+            }
+        }
+        Err(SessionError::busy())
     }
 
     /// Marks (or clears) a session's `charger_offline`, for started sessions.
@@ -1716,10 +2010,30 @@ impl SessionService {
                 if s.charger_offline_since
                     .is_some_and(|t| t + d.connection_lost_timeout <= now)
                 {
-                    if self.close_lost(&s.id).await? {
+                    let review = format!(
+                        "the charger did not come back within {} s; closed on its last meter \
+                         value",
+                        self.config.connection_lost_timeout.as_secs()
+                    );
+                    if self
+                        .close_unstopped(
+                            &s.id,
+                            SessionStopReason::ConnectionLost,
+                            SessionEvent::TransactionStopped,
+                            review,
+                        )
+                        .await?
+                    {
                         report.sessions_lost += 1;
                     }
                     return Ok(());
+                }
+                if s.state == SessionState::Stopping
+                    && s.charger_offline_since.is_none()
+                    && s.stop_requested_at
+                        .is_some_and(|t| t + d.stop_timeout <= now)
+                {
+                    return self.unconfirmed_stop(s, report).await;
                 }
                 let retry = s.stop_requested_at.is_some_and(|t| t + d.stop_retry <= now)
                     && s.stop_requested_by == Some(StopRequester::Limit);
@@ -1746,9 +2060,139 @@ impl SessionService {
                 let update = self.plain_update(&s, s.clone());
                 self.write(&update).await?;
             }
+            SessionState::Finishing => {
+                let cap = s
+                    .charging_finished_at
+                    .or(s.stopped_at)
+                    .unwrap_or(s.updated_at)
+                    + d.idle_cap;
+                if let Some(freed) = self.freed_after_stop(&s.connector_id).await? {
+                    // Freed, but not acted on when it was reported.
+                    self.finish_idle(&s.id, freed.min(cap), SessionEvent::ConnectorFreed)
+                        .await?;
+                } else if cap <= now {
+                    // Nothing freed the connector in time: idle time is billed up to the cap.
+                    if self
+                        .finish_idle(&s.id, cap, SessionEvent::IdleCapReached)
+                        .await?
+                    {
+                        report.idle_capped += 1;
+                    }
+                } else {
+                    let update = self.plain_update(&s, s.clone());
+                    self.write(&update).await?;
+                }
+            }
             SessionState::Completed | SessionState::Failed => {
                 let update = self.plain_update(&s, s.clone());
                 self.write(&update).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The charger accepted RemoteStopTransaction `stop_timeout` ago and sent no
+    /// StopTransaction while online. If it reports the connector not charging (it was asked
+    /// at the previous attempt), or the retries are used up, the session is closed as
+    /// `stop_unconfirmed`; otherwise the stop is sent again, with requests for the connector's
+    /// status and a meter reading. The attempt is recorded before anything is sent, so the
+    /// sweep (of this process, or of the next one after a restart) never sends it twice.
+    async fn unconfirmed_stop(
+        &self,
+        s: ChargingSession,
+        report: &mut SweepReport,
+    ) -> Result<(), SessionError> {
+        if !self.gateway.is_connected(&s.charger_id) {
+            // Gone, but not marked yet: the status change that follows marks it offline and
+            // the connection-lost timeout takes over. Look again after another timeout.
+            let mut next = s.clone();
+            next.stop_requested_at = Some(self.now());
+            self.write(&self.plain_update(&s, next)).await?;
+            return Ok(());
+        }
+        let view = self.network.get_connector(&s.connector_id).await?;
+        let attempts = s.stop_attempts;
+        let idle_report = reports_not_charging(view.state.status, view.state.ocpp_status);
+        if idle_report || attempts >= self.config.stop_retries {
+            let review = if idle_report {
+                format!(
+                    "the charger accepted RemoteStopTransaction but sent no StopTransaction; it                      reports the connector {}; closed on its last meter value",
+                    view.state.ocpp_status.map_or_else(
+                        || view.state.status.as_str().to_string(),
+                        |o| format!("{o:?}")
+                    )
+                )
+            } else {
+                format!(
+                    "the charger accepted RemoteStopTransaction {} times but sent no                      StopTransaction; closed on its last meter value",
+                    attempts + 1
+                )
+            };
+            if self
+                .close_unstopped(
+                    &s.id,
+                    SessionStopReason::StopUnconfirmed,
+                    SessionEvent::StopUnconfirmed,
+                    review,
+                )
+                .await?
+            {
+                report.stops_unconfirmed += 1;
+            }
+            return Ok(());
+        }
+        let mut next = s.clone();
+        next.stop_attempts = attempts + 1;
+        next.stop_requested_at = Some(self.now());
+        if self.write(&self.plain_update(&s, next)).await? {
+            report.stops_resent += 1;
+            let id = s.id.clone();
+            self.spawn(move |me| async move {
+                if let Err(e) = me.resend_stop(&id).await {
+                    me.warn(format!(
+                        "sending the stop of session {id} again failed: {e}"
+                    ));
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// Asks the charger for a fresh meter reading, to stop the session's transaction again,
+    /// and for its connector's status (which the next check reads). Answers are not needed:
+    /// what the charger does (a StopTransaction, a status) arrives as its own messages.
+    async fn resend_stop(&self, id: &SessionId) -> Result<(), SessionError> {
+        let s = self.store.get_session(id).await?;
+        let Some(tx) = s
+            .transaction_id
+            .filter(|_| s.state == SessionState::Stopping)
+        else {
+            return Ok(());
+        };
+        let connector = Some(s.connector_number);
+        // OCPP 1.6 §5.17 TriggerMessage, §5.12 RemoteStopTransaction.
+        let commands = [
+            ChargerCommand::TriggerMessage {
+                message: TriggerableMessage::MeterValues,
+                connector,
+            },
+            ChargerCommand::RemoteStopTransaction {
+                transaction_id: tx.get(),
+            },
+            ChargerCommand::TriggerMessage {
+                message: TriggerableMessage::StatusNotification,
+                connector,
+            },
+        ];
+        for command in commands {
+            let action = command.action();
+            match self.gateway.send(&s.charger_id, command).await {
+                Ok(reply) if reply.is_accepted() => {}
+                Ok(reply) => self.warn(format!(
+                    "session {id}: the charger answered {} to {action}",
+                    reply_status(&reply)
+                )),
+                Err(e) => self.warn(format!("session {id}: {action} failed: {e}")),
             }
         }
         Ok(())
@@ -1783,6 +2227,7 @@ impl SessionService {
             let now = self.now();
             let mut next = s.clone();
             next.state = state;
+            next.stop_attempts = 0;
             let mut update = self.plain_update(&s, next);
             update.events = events::updated(&update.session, now);
             if self.write(&update).await? {
@@ -1792,9 +2237,17 @@ impl SessionService {
         Err(SessionError::busy())
     }
 
-    /// Closes a session whose charger did not come back in time: completed, stop reason
-    /// `connection_lost`, priced on the last meter value, flagged for review.
-    async fn close_lost(&self, id: &SessionId) -> Result<bool, SessionError> {
+    /// Closes a session without the charger's StopTransaction (its charger did not come back
+    /// in time: `connection_lost`; it never confirmed an accepted stop: `stop_unconfirmed`):
+    /// completed with `reason`, priced on the last meter value (no idle time: when charging
+    /// really ended is not known), flagged for review with `review`.
+    async fn close_unstopped(
+        &self,
+        id: &SessionId,
+        reason: SessionStopReason,
+        event: SessionEvent,
+        review: String,
+    ) -> Result<bool, SessionError> {
         let s = self.store.get_session(id).await?;
         let (tx, samples) = match s.transaction_id {
             Some(t) => (
@@ -1819,10 +2272,7 @@ impl SessionService {
             .map(|p| SessionCost::from_priced(s.tariff_id.clone(), p));
         for _ in 0..MAX_ATTEMPTS {
             let s = self.store.get_session(id).await?;
-            let Ok(state) = s
-                .state
-                .apply(crate::session::SessionEvent::TransactionStopped)
-            else {
+            let Ok(state) = s.state.apply(event) else {
                 return Ok(false);
             };
             let now = self.now();
@@ -1833,23 +2283,20 @@ impl SessionService {
                     .or(s.charger_offline_since)
                     .unwrap_or(now),
             );
-            next.stop_reason = Some(SessionStopReason::ConnectionLost);
+            next.stop_reason = Some(reason);
             next.power = None;
             if let Some(c) = &cost {
                 next.energy = c.energy;
                 next.cost = Some(c.clone());
             }
             next.review_required = true;
-            next.review_reason = Some(format!(
-                "the charger did not come back within {} s; closed on its last meter value",
-                self.config.connection_lost_timeout.as_secs()
-            ));
+            next.review_reason = Some(review.clone());
             let mut update = self.plain_update(&s, next);
-            update.events = events::completed(&update.session, now);
             update.cdr = match (&tx, last, priced.clone()) {
                 (Some(tx), Some(stop), Some(p)) => self.cdr_of(&s, tx, stop, p, now),
                 _ => None,
             };
+            update.events = events::completed(&update.session, now, update.cdr.as_ref());
             if self.write(&update).await? {
                 return Ok(true);
             }

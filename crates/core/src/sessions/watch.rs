@@ -128,6 +128,54 @@ impl<A: Future<Output = ()>, B: Future<Output = ()>> Future for First<A, B> {
     }
 }
 
+/// Completes with the outputs of two futures run together (reads that do not depend on each
+/// other cost one wait instead of two).
+pub(crate) struct Both<A: Future, B: Future> {
+    a: Pin<Box<A>>,
+    b: Pin<Box<B>>,
+    a_out: Option<A::Output>,
+    b_out: Option<B::Output>,
+}
+
+pub(crate) fn both<A: Future, B: Future>(a: A, b: B) -> Both<A, B> {
+    Both {
+        a: Box::pin(a),
+        b: Box::pin(b),
+        a_out: None,
+        b_out: None,
+    }
+}
+
+impl<A: Future, B: Future> Future for Both<A, B>
+where
+    A::Output: Unpin,
+    B::Output: Unpin,
+{
+    type Output = (A::Output, B::Output);
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        if this.a_out.is_none()
+            && let Poll::Ready(out) = this.a.as_mut().poll(cx)
+        {
+            this.a_out = Some(out);
+        }
+        if this.b_out.is_none()
+            && let Poll::Ready(out) = this.b.as_mut().poll(cx)
+        {
+            this.b_out = Some(out);
+        }
+        match (this.a_out.take(), this.b_out.take()) {
+            (Some(a), Some(b)) => Poll::Ready((a, b)),
+            (a, b) => {
+                this.a_out = a;
+                this.b_out = b;
+                Poll::Pending
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,6 +213,25 @@ mod tests {
         assert_eq!(changes.watched(), 1);
         drop(l);
         assert_eq!(changes.watched(), 0, "the last listener frees the slot");
+    }
+
+    #[test]
+    fn both_waits_for_the_two_and_keeps_their_outputs_apart() {
+        let changes = Arc::new(Changes::default());
+        let id = SessionId::parse("s-1").unwrap();
+        let waker = Waker::from(Arc::new(Count(AtomicUsize::new(0))));
+        let mut cx = Context::from_waker(&waker);
+        let l = changes.listen(&id);
+        let mut j = Box::pin(both(async { 1 }, async move {
+            l.await;
+            "second"
+        }));
+        assert!(
+            j.as_mut().poll(&mut cx).is_pending(),
+            "the second is not done"
+        );
+        changes.notify(&id);
+        assert_eq!(j.as_mut().poll(&mut cx), Poll::Ready((1, "second")));
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub mod period;
 pub mod ports;
 pub mod reconcile;
 pub mod report;
+pub mod report_csv;
 pub mod service;
 pub mod statement;
 pub mod terms;

@@ -493,9 +493,9 @@ impl SettlementService {
             format!("statement:{id}"),
             format!("{{\"partner_id\":\"{partner}\",\"period\":\"{period}\"}}"),
         );
-        // Closing opens the statement to the partner's report: `statement.created`. Its figures
+        // Closing opens the statement to the partner's report: `statement.issued`. Its figures
         // are the ones gathered, which only the store knows; it fills them in.
-        let event = close.then(|| placeholder_event(StatementEventKind::Created, &plan));
+        let event = close.then(|| placeholder_event(StatementEventKind::Issued, &plan));
         let st = self
             .store
             .build_statement(&plan, event.as_ref(), &audit)
@@ -730,8 +730,9 @@ impl SettlementService {
         Ok(credit)
     }
 
-    /// Adds revenue-share terms for a partner from `terms.effective_from` on. Terms already in
-    /// force for CDRs on a closed statement cannot be changed retroactively.
+    /// Schedules revenue-share terms for a partner from `terms.effective_from` on, which must
+    /// not be in the past (nor before the end of its latest statement): sessions that started
+    /// before keep the terms they started under.
     pub async fn put_terms(
         &self,
         operator: &str,
@@ -739,7 +740,17 @@ impl SettlementService {
         terms: SettlementTerms,
     ) -> Result<TermsSchedule, CoreError> {
         let contract = self.contract(partner).await?;
-        let backlog = self.store.backlog(partner, self.clock.now()).await?;
+        let now = self.clock.now();
+        // Terms are scheduled, never backdated: a session is settled under the terms in force
+        // when it started, and that must not change after the fact.
+        if terms.effective_from < now {
+            return Err(ValidationError::new(
+                "effective_from",
+                format!("must not be in the past (now is {})", now.to_rfc3339()),
+            )
+            .into());
+        }
+        let backlog = self.store.backlog(partner, now).await?;
         if let Some(last_end) = backlog.last_end
             && terms.effective_from < last_end
         {
@@ -772,7 +783,7 @@ impl SettlementService {
     }
 }
 
-/// The `statement.created` event before the store knows the totals it gathers; the store fills
+/// The `statement.issued` event before the store knows the totals it gathers; the store fills
 /// in `totals` and `state` when it writes it.
 fn placeholder_event(kind: StatementEventKind, plan: &StatementPlan) -> StatementEvent {
     StatementEvent {
@@ -784,6 +795,7 @@ fn placeholder_event(kind: StatementEventKind, plan: &StatementPlan) -> Statemen
             state: StatementState::Draft,
             totals: Default::default(),
             reconciliation: None,
+            credit: None,
             payment_reference: None,
             at: plan.at,
         },

@@ -2,9 +2,9 @@
 //! CDR and totals that are the sums of the lines. And the statement's lifecycle, a pure state
 //! machine: draft → reported → reconciled | disputed → confirmed → settled.
 //!
-//! Each line's figures are the CDR's (already rounded) plus the partner's commission under the
-//! terms in force when the session started — one rounding per line, by [`Money::round`] — and
-//! the amount due to the operator, the rest. So every figure on a statement can be recomputed
+//! Each line's figures are the CDR's (already rounded) plus the partner's commission on each fee
+//! under the terms in force when the session started — one rounding per fee and line, by
+//! [`Money::round`] — and the amount due to the operator, the rest of each fee. So every figure on a statement can be recomputed
 //! from its CDRs and terms, and the totals always add up.
 
 use chrono::{DateTime, Utc};
@@ -16,7 +16,7 @@ use crate::ids::{PartnerId, SessionId, StatementId};
 use crate::money::Money;
 use crate::settlement::cdr::{Cdr, CdrId, CdrKind};
 use crate::settlement::period::StatementPeriod;
-use crate::settlement::terms::TermsSchedule;
+use crate::settlement::terms::{FeeSplit, TermsSchedule};
 
 /// Where a statement is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -168,10 +168,14 @@ impl From<&Cdr> for CdrFigures {
 pub struct StatementLine {
     #[serde(flatten)]
     pub cdr: CdrFigures,
-    /// The partner's commission on this CDR.
+    /// The partner's commission on this CDR: the sum of `commission_by_fee`.
     pub commission: Money,
     /// `total − commission`: what the partner owes the operator for this CDR.
     pub due_to_operator: Money,
+    /// The partner's commission on each fee.
+    pub commission_by_fee: FeeSplit,
+    /// Each fee less its commission: the operator's share of it.
+    pub due_to_operator_by_fee: FeeSplit,
     /// Booked before the period began: it arrived after an earlier statement was closed.
     pub late: bool,
 }
@@ -179,9 +183,13 @@ pub struct StatementLine {
 impl StatementLine {
     /// Prices a CDR's line under the terms in force when its session started.
     pub fn new(cdr: CdrFigures, terms: &TermsSchedule, period_starts_at: DateTime<Utc>) -> Self {
-        let commission = cdr.amounts().commission(terms);
+        let amounts = cdr.amounts();
+        let by_fee = amounts.commission(terms);
+        let commission = by_fee.total();
         Self {
             due_to_operator: cdr.total - commission,
+            due_to_operator_by_fee: amounts.fees() - by_fee,
+            commission_by_fee: by_fee,
             late: cdr.booked_at < period_starts_at,
             cdr,
             commission,
@@ -204,12 +212,21 @@ pub struct CdrAmounts {
 }
 
 impl CdrAmounts {
-    /// The partner's commission on the CDR under the terms in force when its session started:
-    /// the one place a statement line's commission is computed.
-    pub fn commission(&self, terms: &TermsSchedule) -> Money {
+    /// The partner's commission on each fee of the CDR under the terms in force when its
+    /// session started: the one place a statement line's commission is computed.
+    pub fn commission(&self, terms: &TermsSchedule) -> FeeSplit {
         terms
             .at(self.started_at)
             .commission(self.electricity_fee, self.service_fee, self.idle_fee)
+    }
+
+    /// The CDR's fees.
+    pub fn fees(&self) -> FeeSplit {
+        FeeSplit {
+            electricity: self.electricity_fee,
+            service: self.service_fee,
+            idle: self.idle_fee,
+        }
     }
 }
 
@@ -242,11 +259,18 @@ pub struct StatementTotals {
     pub total: Money,
     pub commission: Money,
     pub due_to_operator: Money,
+    /// `commission` per fee. (Absent from statements stored before migration 0008, which
+    /// read as zero until the statement is gathered again.)
+    #[serde(default)]
+    pub commission_by_fee: FeeSplit,
+    /// `due_to_operator` per fee.
+    #[serde(default)]
+    pub due_to_operator_by_fee: FeeSplit,
 }
 
 impl StatementTotals {
     pub fn add(&mut self, line: &StatementLine) {
-        self.add_priced(&line.cdr.amounts(), line.commission);
+        self.add_priced(&line.cdr.amounts(), line.commission_by_fee);
     }
 
     /// Adds a CDR's line without building it: the same figures [`StatementLine::new`] gives.
@@ -254,7 +278,8 @@ impl StatementTotals {
         self.add_priced(a, a.commission(terms));
     }
 
-    fn add_priced(&mut self, a: &CdrAmounts, commission: Money) {
+    fn add_priced(&mut self, a: &CdrAmounts, by_fee: FeeSplit) {
+        let commission = by_fee.total();
         if a.credit {
             self.credits += 1;
         } else {
@@ -267,6 +292,8 @@ impl StatementTotals {
         self.total = self.total + a.total;
         self.commission = self.commission + commission;
         self.due_to_operator = self.due_to_operator + (a.total - commission);
+        self.commission_by_fee = self.commission_by_fee + by_fee;
+        self.due_to_operator_by_fee = self.due_to_operator_by_fee + (a.fees() - by_fee);
     }
 
     pub fn lines(&self) -> u64 {
@@ -363,7 +390,7 @@ mod tests {
 
     mod properties {
         use super::*;
-        use crate::partner::contract::RevenueShare;
+        use crate::partner::contract::ShareRate;
         use crate::settlement::terms::SettlementTerms;
         use chrono::TimeZone;
         use proptest::prelude::*;
@@ -377,7 +404,7 @@ mod tests {
                 cdrs in prop::collection::vec((any::<bool>(), 0i64..100_000, 0i64..50_000, 0i64..50_000, 0i64..5_000, 0i64..86_400), 0..50),
                 bp in 0u32..=10_000,
             ) {
-                let share = RevenueShare::new(Decimal::new(i64::from(bp), 4)).unwrap();
+                let share = ShareRate::new("r", Decimal::new(i64::from(bp), 4)).unwrap();
                 let switch = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
                 let terms = TermsSchedule::new(
                     SettlementTerms {
@@ -388,8 +415,8 @@ mod tests {
                     },
                     [SettlementTerms {
                         effective_from: switch,
-                        partner_share_of_electricity: RevenueShare::new(Decimal::ZERO).unwrap(),
-                        partner_share_of_service: RevenueShare::new(Decimal::new(1, 1)).unwrap(),
+                        partner_share_of_electricity: ShareRate::ZERO,
+                        partner_share_of_service: ShareRate::new("r", Decimal::new(1, 1)).unwrap(),
                         partner_share_of_idle: share,
                     }],
                 );
@@ -424,10 +451,106 @@ mod tests {
                 let collected: StatementTotals = lines.iter().collect();
                 prop_assert_eq!(collected, by_lines);
                 prop_assert_eq!(by_lines.commission + by_lines.due_to_operator, by_lines.total);
+                prop_assert_eq!(by_lines.commission_by_fee.total(), by_lines.commission);
+                prop_assert_eq!(by_lines.due_to_operator_by_fee.total(), by_lines.due_to_operator);
+                prop_assert_eq!(
+                    by_lines.due_to_operator_by_fee.service + by_lines.commission_by_fee.service,
+                    by_lines.service_fee
+                );
                 let commission: Money = lines.iter().map(|l| l.commission).sum();
                 prop_assert_eq!(commission, by_lines.commission);
             }
         }
+    }
+
+    /// Hand-computed: the contract lets the partner keep 10 % of the service fee (the issue's
+    /// example); terms scheduled from 16 March (local midnight) raise that and add a share of
+    /// electricity and idle fees. Each session is settled under the terms in force when it
+    /// started, and a credit under its original's.
+    #[test]
+    fn commission_is_split_per_fee_under_the_terms_in_force_at_each_start() {
+        use crate::partner::contract::{RevenueShare, ShareRate};
+        use crate::settlement::terms::SettlementTerms;
+        use chrono::TimeZone;
+        use std::str::FromStr;
+        let rate = |s: &str| ShareRate::new("r", rust_decimal::Decimal::from_str(s).unwrap());
+        let m = |s: &str| Money::new(rust_decimal::Decimal::from_str(s).unwrap());
+        let contract =
+            RevenueShare::per_fee(ShareRate::ZERO, rate("0.1").unwrap(), ShareRate::ZERO);
+        let switch = Utc.with_ymd_and_hms(2026, 3, 15, 16, 0, 0).unwrap();
+        let terms = TermsSchedule::new(
+            SettlementTerms::from_share(DateTime::<Utc>::MIN_UTC, contract),
+            [SettlementTerms::from_share(
+                switch,
+                RevenueShare::per_fee(
+                    rate("0.02").unwrap(),
+                    rate("0.15").unwrap(),
+                    rate("0.5").unwrap(),
+                ),
+            )],
+        );
+        let period_start = Utc.with_ymd_and_hms(2026, 2, 28, 16, 0, 0).unwrap();
+        let figures =
+            |id: &str, original: Option<&str>, started: DateTime<Utc>, fees: [&str; 3]| {
+                let (e, s, i) = (m(fees[0]), m(fees[1]), m(fees[2]));
+                CdrFigures {
+                    cdr_id: CdrId::parse(id).unwrap(),
+                    original: original.map(|o| CdrId::parse(o).unwrap()),
+                    session_id: SessionId::parse("s").unwrap(),
+                    partner_order_id: id.into(),
+                    started_at: started,
+                    stopped_at: started,
+                    booked_at: started,
+                    energy: Wh(1000),
+                    electricity_fee: e,
+                    service_fee: s,
+                    idle_fee: i,
+                    total: e + s + i,
+                }
+            };
+        let before = switch - chrono::Duration::seconds(1);
+        let a = StatementLine::new(
+            figures("A", None, before, ["16.00", "12.35", "0.00"]),
+            &terms,
+            period_start,
+        );
+        // 10 % of 12.35 = 1.235 → 1.24; nothing of electricity.
+        assert_eq!(a.commission_by_fee.electricity, m("0"));
+        assert_eq!(a.commission_by_fee.service, m("1.24"));
+        assert_eq!(a.commission, m("1.24"));
+        assert_eq!(a.due_to_operator_by_fee.electricity, m("16.00"));
+        assert_eq!(a.due_to_operator_by_fee.service, m("11.11"));
+        assert_eq!(a.due_to_operator, m("27.11"));
+        let b = StatementLine::new(
+            figures("B", None, switch, ["20.50", "8.05", "3.00"]),
+            &terms,
+            period_start,
+        );
+        // 2 % of 20.50 = 0.41; 15 % of 8.05 = 1.2075 → 1.21; 50 % of 3.00 = 1.50.
+        assert_eq!(b.commission_by_fee.electricity, m("0.41"));
+        assert_eq!(b.commission_by_fee.service, m("1.21"));
+        assert_eq!(b.commission_by_fee.idle, m("1.50"));
+        assert_eq!(b.commission, m("3.12"));
+        assert_eq!(b.due_to_operator_by_fee.electricity, m("20.09"));
+        assert_eq!(b.due_to_operator_by_fee.service, m("6.84"));
+        assert_eq!(b.due_to_operator_by_fee.idle, m("1.50"));
+        assert_eq!(b.due_to_operator, m("28.43"));
+        // A full credit of A, issued after the switch, still takes A's terms (its start).
+        let credit = StatementLine::new(
+            figures("CR-A", Some("A"), before, ["-16.00", "-12.35", "0.00"]),
+            &terms,
+            period_start,
+        );
+        assert_eq!(credit.commission, m("-1.24"));
+        let totals: StatementTotals = [&a, &b, &credit].into_iter().collect();
+        assert_eq!((totals.sessions, totals.credits), (2, 1));
+        assert_eq!(totals.total, m("31.55"));
+        assert_eq!(totals.commission, m("3.12"));
+        assert_eq!(totals.due_to_operator, m("28.43"));
+        assert_eq!(totals.commission_by_fee.service, m("1.21"));
+        assert_eq!(totals.due_to_operator_by_fee.electricity, m("20.09"));
+        assert_eq!(totals.due_to_operator_by_fee.service, m("6.84"));
+        assert_eq!(totals.due_to_operator_by_fee.idle, m("1.50"));
     }
 
     #[test]

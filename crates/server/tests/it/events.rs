@@ -13,8 +13,8 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use chrono::Utc;
-use openpile_core::event::{FeedKey, FeedQuery};
+use chrono::{Datelike as _, Utc};
+use openpile_core::event::{EventType, FeedKey, FeedQuery};
 use openpile_core::ids::{ChargerId, ConnectorNumber, PartnerId};
 use openpile_core::partner::credential::Environment;
 use openpile_core::ports::ReportedStatus;
@@ -49,6 +49,9 @@ struct Partner {
     id: String,
     sandbox: String,
     production: Option<String>,
+    /// The account events its onboarding put in each of its feeds (the decision, the first
+    /// production secret): feed positions of later events count from here.
+    base: i64,
 }
 
 /// A base URL and a client, for servers other than a `TestApp` (the real binary).
@@ -119,6 +122,7 @@ impl Api {
                 id,
                 sandbox,
                 production: None,
+                base: 0,
             };
         };
         let approved: Value = self
@@ -130,7 +134,7 @@ impl Api {
             .bearer_auth(admin)
             .json(&json!({"contract": {
                 "station_scope": scope,
-                "revenue_share": "0.05",
+                "revenue_share": {"electricity": "0", "service": "0.10", "idle": "0"},
                 "rate_limit": {"requests_per_second": 1000, "burst": 1000},
                 "settlement_cycle": "monthly"
             }}))
@@ -158,10 +162,23 @@ impl Api {
         let production = self
             .token(&client, secret["client_secret"].as_str().unwrap())
             .await;
+        // partner.application_decided and partner.credentials_rotated, in both feeds.
+        let feed: Value = self
+            .http
+            .get(format!("{}/v1/events", self.base))
+            .bearer_auth(&production)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let base = feed["events"].as_array().map_or(0, |e| e.len() as i64);
         Partner {
             id,
             sandbox,
             production: Some(production),
+            base,
         }
     }
 }
@@ -229,13 +246,15 @@ async fn the_pull_feed_pages_filters_and_expires_cursors() {
     let api = Api::of(&app);
     let p = api.partner(&admin, 1, Some(json!({"kind": "all"}))).await;
     let token = production(&p);
+    let b = p.base;
+    assert_eq!(b, 2, "the decision and the first secret");
     for n in 0..5 {
         report(&app.stores, "SH0101-01", 1, toggled(n)).await;
     }
-    let first = get(&app, "/v1/events?limit=2", token).await;
+    let first = get(&app, &format!("/v1/events?after={b}&limit=2"), token).await;
     assert_eq!(first.status, 200, "{:#}", first.body);
-    assert_eq!(seqs(&first), vec![1, 2]);
-    assert_eq!(first.body["next_cursor"], "2");
+    assert_eq!(seqs(&first), vec![b + 1, b + 2]);
+    assert_eq!(first.body["next_cursor"], (b + 2).to_string());
     assert_eq!(first.body["has_more"], true);
     let event = &first.body["events"][0];
     assert_eq!(event["type"], "connector.status_changed");
@@ -244,21 +263,29 @@ async fn the_pull_feed_pages_filters_and_expires_cursors() {
     assert_eq!(event["data"]["status"], "available");
     assert_eq!(event["data"]["previous_status"], "offline");
     assert_eq!(event["data"]["status_seq"], 1);
-    let rest = get(&app, "/v1/events?after=2&limit=10", token).await;
-    assert_eq!(seqs(&rest), vec![3, 4, 5]);
+    let rest = get(&app, &format!("/v1/events?after={}&limit=10", b + 2), token).await;
+    assert_eq!(seqs(&rest), vec![b + 3, b + 4, b + 5]);
     assert_eq!(rest.body["has_more"], false);
     assert_eq!(rest.body["events"][2]["data"]["status_seq"], 5);
     let filtered = get(&app, "/v1/events?types=session.completed", token).await;
     assert!(seqs(&filtered).is_empty());
-    assert_eq!(filtered.body["next_cursor"], "5");
+    assert_eq!(filtered.body["next_cursor"], (b + 5).to_string());
     get(&app, "/v1/events?types=nope", token)
         .await
         .problem(400, "invalid_query");
     get(&app, "/v1/events?after=-1", token)
         .await
         .problem(400, "invalid_cursor");
-    get(&app, "/v1/events", &p.sandbox).await; // another feed: fine, and empty
-    assert!(seqs(&get(&app, "/v1/events", &p.sandbox).await).is_empty());
+    // Another feed: the account events only (no production station there).
+    let sandbox = get(&app, "/v1/events", &p.sandbox).await;
+    assert_eq!(seqs(&sandbox), vec![1, 2]);
+    assert!(
+        sandbox.body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["type"].as_str().unwrap().starts_with("partner."))
+    );
 
     // Past the retention: a cursor before the purge line is gone, 0 starts over.
     let purged = app
@@ -267,13 +294,19 @@ async fn the_pull_feed_pages_filters_and_expires_cursors() {
         .purge_events(Utc::now() + chrono::Duration::seconds(1))
         .await
         .unwrap();
-    assert_eq!(purged, 5);
-    let gone = get(&app, "/v1/events?after=2", token).await;
+    assert_eq!(purged, 5 + b as u64);
+    let gone = get(&app, &format!("/v1/events?after={}", b + 2), token).await;
     let problem = gone.problem(410, "cursor_expired");
     assert_eq!(problem["field"], "after");
     report(&app.stores, "SH0101-01", 1, toggled(5)).await;
-    assert_eq!(seqs(&get(&app, "/v1/events?after=0", token).await), vec![6]);
-    assert_eq!(seqs(&get(&app, "/v1/events?after=5", token).await), vec![6]);
+    assert_eq!(
+        seqs(&get(&app, "/v1/events?after=0", token).await),
+        vec![b + 6]
+    );
+    assert_eq!(
+        seqs(&get(&app, &format!("/v1/events?after={}", b + 5), token).await),
+        vec![b + 6]
+    );
 }
 
 #[tokio::test]
@@ -306,21 +339,50 @@ async fn partners_see_only_their_scope_and_environment() {
             .map(|e| e["subject"].as_str().unwrap().to_string())
             .collect()
     };
+    let status = "/v1/events?types=connector.status_changed";
     assert_eq!(
-        subjects(get(&app, "/v1/events", production(&shanghai)).await),
+        subjects(get(&app, status, production(&shanghai)).await),
         vec!["connector:SH0101-01-1"]
     );
-    assert!(subjects(get(&app, "/v1/events", production(&shenzhen)).await).is_empty());
+    assert!(subjects(get(&app, status, production(&shenzhen)).await).is_empty());
     for p in [&shanghai, &shenzhen, &applicant] {
         assert_eq!(
-            subjects(get(&app, "/v1/events", &p.sandbox).await),
+            subjects(get(&app, status, &p.sandbox).await),
             vec!["connector:SH0901-01-1"]
         );
     }
-    // Each partner's own seq.
-    let page = get(&app, "/v1/events", production(&shanghai)).await;
-    assert_eq!(seqs(&page), vec![1]);
+    // Each partner's own seq, after its own account events, which nobody else sees.
+    let page = get(&app, status, production(&shanghai)).await;
+    assert_eq!(seqs(&page), vec![shanghai.base + 1]);
     assert_ne!(shanghai.id, shenzhen.id);
+    for (p, feed) in [
+        (&shanghai, production(&shanghai)),
+        (&shenzhen, production(&shenzhen)),
+        (&shenzhen, shenzhen.sandbox.as_str()),
+    ] {
+        let own = format!("partner:{}", p.id);
+        let account = subjects(
+            get(
+                &app,
+                "/v1/events?types=partner.application_decided,partner.credentials_rotated",
+                feed,
+            )
+            .await,
+        );
+        assert_eq!(account, vec![own.clone(), own], "{}", p.id);
+    }
+    // The applicant, still undecided, has no account event.
+    assert!(
+        subjects(
+            get(
+                &app,
+                "/v1/events?types=partner.application_decided",
+                &applicant.sandbox
+            )
+            .await
+        )
+        .is_empty()
+    );
 }
 
 /// One parsed server-sent event.
@@ -408,7 +470,9 @@ async fn the_stream_delivers_live_resumes_after_last_event_id_and_beats() {
     let api = Api::of(&app);
     let p = api.partner(&admin, 1, Some(json!({"kind": "all"}))).await;
     let token = production(&p);
-    report(&app.stores, "SH0101-01", 1, toggled(0)).await; // seq 1, before any stream
+    let b = p.base;
+    let at = |n: i64| Some((b + n).to_string());
+    report(&app.stores, "SH0101-01", 1, toggled(0)).await; // seq b + 1, before any stream
     // Without a cursor a stream starts at the head: only new events.
     let mut live = SseReader::open(&app, "/v1/events/stream", token, None).await;
     let mut filtered = SseReader::open(
@@ -424,12 +488,12 @@ async fn the_stream_delivers_live_resumes_after_last_event_id_and_beats() {
     }
     for stream in [&mut live, &mut filtered] {
         let a = stream.event().await;
-        let b = stream.event().await;
-        assert_eq!(a.id.as_deref(), Some("2"));
-        assert_eq!(b.id.as_deref(), Some("3"));
+        let second = stream.event().await;
+        assert_eq!(a.id, at(2));
+        assert_eq!(second.id, at(3));
         assert_eq!(a.event.as_deref(), Some("connector.status_changed"));
-        let body: Value = serde_json::from_str(&b.data).unwrap();
-        assert_eq!(body["seq"], 3);
+        let body: Value = serde_json::from_str(&second.data).unwrap();
+        assert_eq!(body["seq"], b + 3);
         assert_eq!(body["data"]["status_seq"], 3);
     }
     // Idle streams get heartbeats (every second here).
@@ -441,11 +505,12 @@ async fn the_stream_delivers_live_resumes_after_last_event_id_and_beats() {
     for n in 3..=4 {
         report(&app.stores, "SH0101-01", 1, toggled(n)).await;
     }
-    let mut resumed = SseReader::open(&app, "/v1/events/stream", token, Some("3")).await;
-    assert_eq!(resumed.event().await.id.as_deref(), Some("4"));
-    assert_eq!(resumed.event().await.id.as_deref(), Some("5"));
+    let resume_after = (b + 3).to_string();
+    let mut resumed = SseReader::open(&app, "/v1/events/stream", token, Some(&resume_after)).await;
+    assert_eq!(resumed.event().await.id, at(4));
+    assert_eq!(resumed.event().await.id, at(5));
     report(&app.stores, "SH0101-01", 1, toggled(5)).await;
-    assert_eq!(resumed.event().await.id.as_deref(), Some("6"));
+    assert_eq!(resumed.event().await.id, at(6));
     get(&app, "/v1/events/stream?after=x", token)
         .await
         .problem(400, "invalid_cursor");
@@ -456,7 +521,11 @@ async fn the_stream_delivers_live_resumes_after_last_event_id_and_beats() {
     let mut replay = SseReader::open(&app, "/v1/events/stream?after=0", &p.sandbox, None).await;
     let first = replay.event().await;
     assert_eq!(first.id.as_deref(), Some("1"));
-    assert!(first.data.contains("SH0901-01-1"), "{first:?}");
+    assert_eq!(first.event.as_deref(), Some("partner.application_decided"));
+    replay.event().await; // partner.credentials_rotated
+    let station = replay.event().await;
+    assert_eq!(station.id, Some((b + 1).to_string()));
+    assert!(station.data.contains("SH0901-01-1"), "{station:?}");
     let _second = SseReader::open(&app, "/v1/events/stream", &p.sandbox, None).await;
     let _third = SseReader::open(&app, "/v1/events/stream", &p.sandbox, None).await;
     call(
@@ -493,6 +562,8 @@ async fn a_stream_ends_when_its_token_expires() {
 #[derive(Clone, Default)]
 struct Hooks {
     got: Arc<Mutex<Vec<(HeaderMap, Value)>>>,
+    /// The bodies of `got` as sent, for signature checks.
+    raw: Arc<Mutex<Vec<Bytes>>>,
     failures_left: Arc<Mutex<u32>>,
     delay: Duration,
     notify: Arc<Notify>,
@@ -545,6 +616,7 @@ async fn receive(State(hooks): State<Hooks>, headers: HeaderMap, body: Bytes) ->
     if !fail {
         let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
         hooks.got.lock().unwrap().push((headers, json));
+        hooks.raw.lock().unwrap().push(body);
     }
     hooks.notify.notify_waiters();
     if fail {
@@ -613,7 +685,7 @@ async fn webhooks_are_configured_signed_tested_logged_and_replayed() {
         .await;
     let (headers, body) = hooks.got.lock().unwrap()[0].clone();
     assert_eq!(body["type"], "connector.status_changed");
-    assert_eq!(body["seq"], 1);
+    assert_eq!(body["seq"], p.base + 1);
     assert_eq!(
         headers["webhook-id"].to_str().unwrap(),
         body["id"].as_str().unwrap()
@@ -885,7 +957,8 @@ async fn kill_9_during_heavy_delivery_loses_no_event() {
                 &FeedQuery {
                     after,
                     limit: 1000,
-                    types: Vec::new(),
+                    // What the webhook subscribed to (the feed also has account events).
+                    types: vec![EventType::ConnectorStatusChanged],
                 },
             )
             .await
@@ -926,4 +999,197 @@ async fn kill_9_during_heavy_delivery_loses_no_event() {
         got.len(),
         duplicates
     );
+}
+
+/// Verifies a delivery with the Standard Webhooks reference library for Python (the PyPI
+/// package `standardwebhooks`, which shares no code with ours). `None` when python3 with the
+/// package is missing (a loud skip; a failure under CI=true, where `.ci/run` installs it).
+fn verify_with_python(headers: &HeaderMap, body: &[u8], secret: &str) -> Option<bool> {
+    let found = Command::new("python3")
+        .args(["-c", "import standardwebhooks"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but python3 with the standardwebhooks package is missing"
+        );
+        eprintln!("SKIPPED: signature check needs python3 with the standardwebhooks package");
+        return None;
+    }
+    let script = r#"
+import json, sys
+from standardwebhooks.webhooks import Webhook
+secret, headers_path, body_path = sys.argv[1:4]
+Webhook(secret).verify(open(body_path, "rb").read(), json.load(open(headers_path)))
+print("verified")
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let names = ["webhook-id", "webhook-timestamp", "webhook-signature"];
+    let map: HashMap<&str, &str> = names
+        .into_iter()
+        .map(|h| (h, headers[h].to_str().unwrap()))
+        .collect();
+    let headers_path = dir.path().join("headers.json");
+    let body_path = dir.path().join("body.json");
+    std::fs::write(&headers_path, serde_json::to_vec(&map).unwrap()).unwrap();
+    std::fs::write(&body_path, body).unwrap();
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(secret)
+        .arg(&headers_path)
+        .arg(&body_path)
+        .output()
+        .unwrap();
+    Some(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("verified"))
+}
+
+fn types_of(r: &Reply) -> Vec<String> {
+    r.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Statement events (issue 7, through this issue's channels): each step of a statement is told
+/// to the statement's partner only — its production feed and its webhook, signed — in the
+/// transaction of the change, so a refused step tells nothing.
+#[tokio::test]
+async fn statement_events_reach_their_partner_signed_and_only_when_the_step_is_taken() {
+    let (app, admin) = app().await;
+    let api = Api::of(&app);
+    let p = api.partner(&admin, 1, Some(json!({"kind": "all"}))).await;
+    let other = api.partner(&admin, 2, Some(json!({"kind": "all"}))).await;
+    let token = production(&p);
+    let (hooks, addr) = Hooks::start(Duration::ZERO).await;
+    let statement_types = [
+        "statement.issued",
+        "statement.reconciled",
+        "statement.disputed",
+        "statement.credit_issued",
+        "statement.confirmed",
+        "statement.settled",
+    ];
+    let created = put(
+        &app,
+        "/v1/webhook",
+        token,
+        json!({"url": format!("http://{addr}/hook"), "event_types": statement_types}),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{:#}", created.body);
+    let secret = created.body["secret"].as_str().unwrap().to_string();
+
+    // Last month (in the operator's zone) is over: its statement can be closed at once. No
+    // sessions, so it is empty, which is all the steps need.
+    let local = Utc::now().with_timezone(&chrono_tz::Asia::Shanghai);
+    let first_of_month = local.date_naive().with_day(1).unwrap();
+    let period = (first_of_month - chrono::Days::new(1))
+        .format("%Y-%m")
+        .to_string();
+    let built = post(
+        &app,
+        "/admin/v1/statements",
+        &admin,
+        json!({"partner_id": p.id, "period": period, "close": true}),
+    )
+    .await;
+    assert_eq!(built.status, 200, "{:#}", built.body);
+    let sid = built.body["id"].as_str().unwrap().to_string();
+    let feed = format!("/v1/events?types={}", statement_types.join(","));
+    assert_eq!(
+        types_of(&get(&app, &feed, token).await),
+        vec!["statement.issued"]
+    );
+
+    // A refused step (confirming before the partner reported) tells nothing.
+    let refused = post(
+        &app,
+        &format!("/admin/v1/statements/{sid}/confirm"),
+        &admin,
+        json!({}),
+    )
+    .await;
+    assert_eq!(refused.status, 409, "{:#}", refused.body);
+    assert_eq!(types_of(&get(&app, &feed, token).await).len(), 1);
+
+    // The partner reports (nothing collected: all matched), then the operator confirms and
+    // records the payment.
+    let reported = post(
+        &app,
+        &format!("/v1/statements/{sid}/report"),
+        token,
+        json!({"lines": [], "totals": {"energy_kwh": "0.000", "amount": "0.00"}}),
+    )
+    .await;
+    assert_eq!(reported.status, 200, "{:#}", reported.body);
+    assert_eq!(reported.body["statement"]["state"], "reconciled");
+    for (path, body) in [
+        ("confirm", json!({})),
+        ("settle", json!({"payment_reference": "ICBC-2026-0042"})),
+    ] {
+        let r = post(
+            &app,
+            &format!("/admin/v1/statements/{sid}/{path}"),
+            &admin,
+            body,
+        )
+        .await;
+        assert_eq!(r.status, 200, "{path}: {:#}", r.body);
+    }
+    let seen = get(&app, &feed, token).await;
+    assert_eq!(
+        types_of(&seen),
+        vec![
+            "statement.issued",
+            "statement.reconciled",
+            "statement.confirmed",
+            "statement.settled"
+        ]
+    );
+    let events = seen.body["events"].as_array().unwrap();
+    for e in events {
+        assert_eq!(e["subject"], format!("statement:{sid}"));
+        assert_eq!(e["data"]["statement_id"], sid.as_str());
+        assert_eq!(e["data"]["partner_id"], p.id.as_str());
+        assert_eq!(e["data"]["period"], period.as_str());
+    }
+    assert_eq!(events[0]["data"]["state"], "draft");
+    let summary = &events[1]["data"]["reconciliation"];
+    assert_eq!(summary["report_lines"], 0);
+    assert_eq!(summary["matched"], 0);
+    assert_eq!(summary["amount_mismatch"], 0);
+    assert_eq!(events[3]["data"]["state"], "settled");
+    assert_eq!(events[3]["data"]["payment_reference"], "ICBC-2026-0042");
+    // Amounts are decimal strings; nothing was charged.
+    let due = events[3]["data"]["totals"]["due_to_operator"]
+        .as_str()
+        .unwrap();
+    assert_eq!(due.trim_matches(|c| c == '0' || c == '.'), "", "{due}");
+
+    // Nobody else hears of it: not the partner's sandbox feed, not another partner.
+    assert!(types_of(&get(&app, &feed, &p.sandbox).await).is_empty());
+    assert!(types_of(&get(&app, &feed, production(&other)).await).is_empty());
+    assert!(types_of(&get(&app, &feed, &other.sandbox).await).is_empty());
+
+    // The webhook got the same events, in order, signed.
+    hooks
+        .wait_for(Duration::from_secs(10), |g| g.len() == 4)
+        .await;
+    let got = hooks.got.lock().unwrap().clone();
+    let raw = hooks.raw.lock().unwrap().clone();
+    for (i, (headers, body)) in got.iter().enumerate() {
+        assert_eq!(body["id"], events[i]["id"]);
+        assert_eq!(body["type"], events[i]["type"]);
+        assert_eq!(
+            headers["webhook-id"].to_str().unwrap(),
+            body["id"].as_str().unwrap()
+        );
+        if let Some(ok) = verify_with_python(headers, &raw[i], &secret) {
+            assert!(ok, "signature of {} does not verify", body["type"]);
+        }
+    }
 }

@@ -8,6 +8,7 @@
 mod auth;
 mod cli;
 mod events;
+mod guide;
 mod network;
 mod ocpp;
 mod ocpp_interop;
@@ -15,6 +16,7 @@ mod ops;
 mod reservations;
 mod schemathesis;
 mod sessions;
+mod sessions_end;
 mod settlement;
 mod sim;
 

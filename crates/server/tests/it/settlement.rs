@@ -49,8 +49,32 @@ struct Settlement {
     operator: String,
 }
 
+/// A clock the test sets.
+struct Manual(std::sync::Mutex<DateTime<Utc>>);
+
+impl Manual {
+    fn at(t: DateTime<Utc>) -> Arc<Manual> {
+        Arc::new(Manual(std::sync::Mutex::new(t)))
+    }
+
+    fn set(&self, t: DateTime<Utc>) {
+        *self.0.lock().unwrap() = t;
+    }
+}
+
+impl Clock for Manual {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
 impl Settlement {
     async fn start(env: &Env) -> Settlement {
+        Self::start_with(env, Arc::new(Later(env.shared.clock.clone()))).await
+    }
+
+    /// The settlement routes with settlement on `clock`.
+    async fn start_with(env: &Env, clock: Arc<dyn Clock>) -> Settlement {
         let shared = &env.shared;
         let store = SqliteStore::connect(shared.config.db.url.expose_secret())
             .await
@@ -58,7 +82,7 @@ impl Settlement {
         let service = Arc::new(SettlementService::new(
             Arc::new(store.clone()),
             shared.stores.partners.clone(),
-            Arc::new(Later(shared.clock.clone())),
+            clock,
             shared.ids.clone(),
             SettlementConfig {
                 time_zone: shared.config.local.tz(),
@@ -659,6 +683,57 @@ async fn sessions_become_cdrs_a_statement_a_disputed_report_and_a_settlement() {
         total_cents - 3
     );
 
+    // The revenue share of the contract (10 % of the service fee, none of the electricity
+    // fee) on every line, fee by fee, rounded half away from zero per line.
+    let (_, lines) = st
+        .get(&format!("/v1/statements/{sid}/lines?limit=100"), &p.token)
+        .await;
+    for l in lines["items"].as_array().unwrap() {
+        let service = cents(&l["service_fee"]);
+        let tenth = (service.abs() * 10 + 50) / 100 * service.signum();
+        assert_eq!(cents(&l["commission_by_fee"]["electricity"]), 0, "{l:#}");
+        assert_eq!(cents(&l["commission_by_fee"]["service"]), tenth, "{l:#}");
+        assert_eq!(
+            cents(&l["due_to_operator_by_fee"]["service"]),
+            service - tenth,
+            "{l:#}"
+        );
+        assert_eq!(cents(&l["commission"]), tenth, "{l:#}");
+    }
+
+    // Each step was told to the partner, in order, in the transaction that took it (a refused
+    // step told nothing); the other partner heard nothing.
+    let statement_types = "statement.issued,statement.reconciled,statement.disputed,\
+                           statement.credit_issued,statement.confirmed,statement.settled";
+    let feed = env
+        .get(&format!("/v1/events?types={statement_types}"), &p.token)
+        .await;
+    assert_eq!(feed.status, StatusCode::OK, "{:#}", feed.body);
+    let events = feed.body["events"].as_array().unwrap();
+    let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            "statement.issued",
+            "statement.disputed",
+            "statement.disputed",
+            "statement.credit_issued",
+            "statement.credit_issued",
+            "statement.confirmed",
+            "statement.settled"
+        ]
+    );
+    assert_eq!(events[1]["data"]["reconciliation"]["duplicate"], 1);
+    assert_eq!(events[1]["data"]["reconciliation"]["missing_on_partner"], 1);
+    let credit = &events[3]["data"]["credit"];
+    assert_eq!(credit["original_cdr_id"], sids[1].as_str());
+    assert_eq!(cents(&json!(credit["total"].as_str().unwrap())), -2);
+    assert_eq!(events[6]["data"]["payment_reference"], "ICBC-2026-0042");
+    let theirs = env
+        .get(&format!("/v1/events?types={statement_types}"), &other.token)
+        .await;
+    assert!(theirs.body["events"].as_array().unwrap().is_empty());
+
     // Every step is in the audit trail.
     let (s, audit) = st_audit(&env).await;
     assert_eq!(s, StatusCode::OK);
@@ -782,4 +857,227 @@ async fn the_settlement_api_conforms_to_its_published_document() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("generated"), "{stdout}");
+}
+
+/// A CDR of `wh` Wh for `partner` priced at the demo's flat 0.85 + 0.65 CNY/kWh, with the fees
+/// given (as a hand calculation rounds them).
+fn flat_cdr(
+    partner: &str,
+    session: &str,
+    start: DateTime<Utc>,
+    stop: DateTime<Utc>,
+    wh: i64,
+    fees: (&str, &str),
+) -> Cdr {
+    use openpile_core::money::{Money, UnitPrice, parse_plain_decimal};
+    let money = |s: &str| Money::new(parse_plain_decimal("fee", s).unwrap());
+    let price =
+        |s: &str| UnitPrice::new("price", parse_plain_decimal("price", s).unwrap()).unwrap();
+    let (e, s) = (money(fees.0), money(fees.1));
+    let energy = openpile_core::energy::Wh(wh);
+    Cdr::for_session(SessionCdr {
+        session_id: SessionId::parse(session).unwrap(),
+        partner_id: Some(openpile_core::ids::PartnerId::parse(partner).unwrap()),
+        partner_order_id: Some(format!("O-{session}")),
+        station_id: openpile_core::ids::StationId::parse("SH-0101").unwrap(),
+        charger_id: openpile_core::ids::ChargerId::parse("SH0101-01").unwrap(),
+        connector_id: openpile_core::ids::ConnectorId::parse("SH0101-01-1").unwrap(),
+        started_at: start,
+        stopped_at: stop,
+        meter_start: openpile_core::energy::Wh(0),
+        meter_stop: energy,
+        tariff_id: openpile_core::ids::TariffId::parse("T-FLAT").unwrap(),
+        time_zone: "Asia/Shanghai".into(),
+        priced: PricedSession {
+            tariff_version: 1,
+            lines: vec![openpile_core::pricing::PricedLine {
+                start,
+                end: stop,
+                label: None,
+                energy,
+                electricity_price: price("0.85"),
+                service_price: price("0.65"),
+                electricity_fee: e,
+                service_fee: s,
+            }],
+            idle: None,
+            energy,
+            electricity_fee: e,
+            service_fee: s,
+            idle_fee: Money::ZERO,
+            total: e + s,
+            meter_anomaly: false,
+        },
+        created_at: stop,
+    })
+    .unwrap()
+}
+
+/// The revenue share per fee with effective dates, hand-computed. The partner's contract (from
+/// its approval) lets it keep 10 % of the service fee and nothing of electricity; the operator
+/// schedules, from 20 January (local midnight), 2 % of electricity, 15 % of service and 50 % of
+/// idle fees. Each session is settled under the terms in force when it *started*:
+///
+/// | order | started          | kWh    | electricity | service | commission e / s | due e / s      |
+/// |-------|------------------|--------|-------------|---------|------------------|----------------|
+/// | A     | 15 Jan 09:00     | 10.000 | 8.50        | 6.50    | 0.00 / 0.65      | 8.50 / 5.85    |
+/// | C     | 19 Jan 23:30     | 1.000  | 0.85        | 0.65    | 0.00 / 0.07      | 0.85 / 0.58    |
+/// | B     | 25 Jan 09:00     | 12.345 | 10.49       | 8.02    | 0.21 / 1.20      | 10.28 / 6.82   |
+///
+/// (C ends after the switch but started before it; 0.065 rounds to 0.07, 0.2098 to 0.21,
+/// 1.203 to 1.20.) Totals: 35.01 paid, commission 0.21 + 1.92 = 2.13, due 19.63 + 13.25 =
+/// 32.88.
+#[tokio::test]
+async fn commission_per_fee_follows_the_terms_in_force_when_each_session_started() {
+    let env = Env::start().await;
+    let p = env.partner(74).await;
+    let local = |d: u32, h: u32, m: u32| {
+        chrono::TimeZone::with_ymd_and_hms(&chrono_tz::Asia::Shanghai, 2026, 1, d, h, m, 0)
+            .unwrap()
+            .with_timezone(&Utc)
+    };
+    let clock = Manual::at(local(10, 9, 0));
+    let st = Settlement::start_with(&env, clock.clone()).await;
+    let terms_path = format!("/admin/v1/partners/{}/settlement-terms", p.id);
+
+    // The contract's rate card, per fee, in force from the start.
+    let (s, terms) = st.get(&terms_path, &st.operator).await;
+    assert_eq!(s, StatusCode::OK, "{terms:#}");
+    assert_eq!(terms.as_array().unwrap().len(), 1);
+    assert!(terms[0]["effective_from"].is_null());
+    assert_eq!(terms[0]["partner_share_of_electricity"], "0");
+    assert_eq!(terms[0]["partner_share_of_service"], "0.1");
+    assert_eq!(terms[0]["partner_share_of_idle"], "0");
+
+    // Terms are scheduled, never backdated; rates are fractions with 4 decimals at most.
+    let body = |from: &str, e: &str| {
+        json!({"effective_from": from, "partner_share_of_electricity": e,
+               "partner_share_of_service": "0.15", "partner_share_of_idle": "0.5"})
+    };
+    let (s, problem) = st
+        .admin(&terms_path, body("2026-01-09T00:00:00+08:00", "0.02"))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{problem:#}");
+    assert!(
+        format!("{problem}").contains("effective_from"),
+        "{problem:#}"
+    );
+    let (s, problem) = st
+        .admin(&terms_path, body("2026-01-20T00:00:00+08:00", "0.00001"))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{problem:#}");
+    let (s, terms) = st
+        .admin(&terms_path, body("2026-01-20T00:00:00+08:00", "0.02"))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{terms:#}");
+    assert_eq!(terms.as_array().unwrap().len(), 2);
+
+    let cdrs = [
+        flat_cdr(
+            &p.id,
+            "T-A",
+            local(15, 9, 0),
+            local(15, 10, 0),
+            10_000,
+            ("8.50", "6.50"),
+        ),
+        flat_cdr(
+            &p.id,
+            "T-C",
+            local(19, 23, 30),
+            local(20, 0, 30),
+            1_000,
+            ("0.85", "0.65"),
+        ),
+        flat_cdr(
+            &p.id,
+            "T-B",
+            local(25, 9, 0),
+            local(25, 10, 0),
+            12_345,
+            ("10.49", "8.02"),
+        ),
+    ];
+    st.store.import_cdrs(&cdrs).await.unwrap();
+
+    // February: January is over and its statement closes.
+    clock.set(local(31, 12, 0) + Duration::days(3));
+    let (s, closed) = st
+        .admin(
+            "/admin/v1/statements",
+            json!({"partner_id": p.id, "period": "2026-01", "close": true}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{closed:#}");
+    let t = &closed["totals"];
+    assert_eq!(t["total"], "35.01");
+    assert_eq!(t["commission"], "2.13");
+    assert_eq!(t["due_to_operator"], "32.88");
+    assert_eq!(
+        t["commission_by_fee"],
+        json!({"electricity": "0.21", "service": "1.92", "idle": "0.00"})
+    );
+    assert_eq!(
+        t["due_to_operator_by_fee"],
+        json!({"electricity": "19.63", "service": "13.25", "idle": "0.00"})
+    );
+
+    // Line by line, as the partner reads it.
+    let sid = closed["id"].as_str().unwrap();
+    let (s, lines) = st
+        .get(&format!("/v1/statements/{sid}/lines"), &p.token)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{lines:#}");
+    let by_order: std::collections::HashMap<String, Value> = lines["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["partner_order_id"].as_str().unwrap().to_string(),
+                l.clone(),
+            )
+        })
+        .collect();
+    for (order, commission, due) in [
+        ("O-T-A", ("0.00", "0.65"), ("8.50", "5.85")),
+        ("O-T-C", ("0.00", "0.07"), ("0.85", "0.58")),
+        ("O-T-B", ("0.21", "1.20"), ("10.28", "6.82")),
+    ] {
+        let l = &by_order[order];
+        assert_eq!(
+            l["commission_by_fee"]["electricity"], commission.0,
+            "{order}"
+        );
+        assert_eq!(l["commission_by_fee"]["service"], commission.1, "{order}");
+        assert_eq!(l["due_to_operator_by_fee"]["electricity"], due.0, "{order}");
+        assert_eq!(l["due_to_operator_by_fee"]["service"], due.1, "{order}");
+    }
+
+    // The export carries the split too.
+    let csv = st
+        .http
+        .get(format!("{}/v1/statements/{sid}/lines.csv", st.base))
+        .bearer_auth(&p.token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut rows = csv.lines();
+    let header: Vec<&str> = rows.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let b = rows.find(|r| r.contains("O-T-B")).unwrap();
+    let b: Vec<&str> = b.split(',').collect();
+    assert_eq!(b[col("electricity_commission")], "0.21");
+    assert_eq!(b[col("service_commission")], "1.20");
+    assert_eq!(b[col("service_due_to_operator")], "6.82");
+
+    // The partner heard of it, with the same figures.
+    let r = env.get("/v1/events?types=statement.issued", &p.token).await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    let issued = &r.body["events"][0]["data"];
+    assert_eq!(issued["statement_id"], sid);
+    assert_eq!(issued["totals"]["commission"], "2.13");
 }

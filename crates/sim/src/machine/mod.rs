@@ -781,6 +781,7 @@ impl Machine {
                 self.refresh(idx);
             }
             ControlKind::SetRemoteStart(policy) => self.remote_start = policy,
+            ControlKind::SetRemoteStop(policy) => self.b.remote_stop = policy,
             ControlKind::GoOffline => {
                 self.online_wanted = false;
                 if self.connected {

@@ -38,7 +38,7 @@ use tokio::time::Instant;
 use super::model::{PendingStart, Reservation};
 use super::outgoing::Outgoing;
 use super::{LinkRequest, Machine, Queued, error_reply};
-use crate::config::RemoteStartPolicy;
+use crate::config::{RemoteStartPolicy, RemoteStopPolicy};
 use crate::handle::SimEvent;
 
 /// Our answer: the frame text and, for the event log, its `status` field.
@@ -274,6 +274,10 @@ impl Machine {
         });
         // R-R3: Accepted only for an ongoing transaction.
         match idx {
+            // The firmware bug the policy simulates: accepted, yet nothing happens.
+            Some(_) if self.b.remote_stop == RemoteStopPolicy::AcceptAndIgnore => {
+                RemoteStartStopStatus::Accepted
+            }
             Some(idx) => {
                 self.stop_session(now, idx, Reason::Remote);
                 RemoteStartStopStatus::Accepted

@@ -8,6 +8,16 @@
 //! `SessionKey`), HttpOnly, SameSite=Lax, Path=/portal. Signing out deletes the cookie; a copy
 //! taken before stays valid until it expires (`portal_session_ttl`), which is the price of
 //! having no server-side session. Forms carry a CSRF field derived from the cookie.
+//!
+//! Screens beyond the account (each in its own module, all scoped to the signed-in partner:
+//! another partner's ids are simply not found):
+//! - [`webhooks`]: webhook settings per credential environment, signing-secret rotation, test
+//!   deliveries and the delivery log with retry;
+//! - [`stream`]: the live view of the partner's own event feed (server-sent events);
+//! - [`sessions`]: its charging sessions and CDRs;
+//! - [`statements`]: its statements, the settlement-report upload (CSV) and the
+//!   reconciliation;
+//! - [`guide`]: the getting-started guide, linked with the API docs from every portal page.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -46,6 +56,20 @@ use crate::network::{StationRow, station_rows};
 use crate::nonce::{Proceed, claim_form};
 use crate::page::{Chrome, fmt_time, render, url_encode};
 use crate::{ConsoleState, audit, cookie};
+
+mod guide;
+mod sessions;
+mod statements;
+mod stream;
+mod webhooks;
+
+pub(crate) use guide::guide;
+pub(crate) use sessions::{cdr, cdrs, session, sessions};
+pub(crate) use statements::{statement, statements, upload_report};
+pub(crate) use stream::{live, live_events};
+pub(crate) use webhooks::{
+    retry_delivery, rotate_webhook_secret, save_webhook, test_webhook, webhook,
+};
 
 const SESSION_COOKIE: &str = "openpile_portal";
 const FORM_COOKIE: &str = "openpile_portal_form";
@@ -108,7 +132,7 @@ impl PartnerSession {
     }
 
     fn chrome(&self, name: &str, path: &str) -> Chrome {
-        Chrome::portal(self.lang, path, Some((name.to_owned(), self.csrf())))
+        portal_chrome(self.lang, path, Some((name.to_owned(), self.csrf())))
     }
 
     fn actor(&self) -> String {
@@ -153,7 +177,9 @@ impl FromRequestParts<ConsoleState> for PartnerSession {
                 cookie,
                 lang: Lang::of_request(&parts.uri, &parts.headers),
             }),
-            None if parts.uri.path() == "/portal/events" => Err(NoPartner::Stream),
+            None if matches!(parts.uri.path(), "/portal/events" | "/portal/live/stream") => {
+                Err(NoPartner::Stream)
+            }
             None => {
                 let path = parts.uri.path();
                 let next = if parts.method == Method::GET {
@@ -162,12 +188,74 @@ impl FromRequestParts<ConsoleState> for PartnerSession {
                         _ => path.to_owned(),
                     }
                 } else {
-                    "/portal".to_owned()
+                    // A form posted after the session expired: back to the page it was on.
+                    page_of_form(path)
                 };
                 Err(NoPartner::SignIn { next })
             }
         }
     }
+}
+
+/// The frame of a portal page, with the portal's navigation: the partner's screens once signed
+/// in, and always the API documentation and the getting-started guide.
+fn portal_chrome(lang: Lang, path: &str, partner: Option<(String, String)>) -> Chrome {
+    let t = lang.messages();
+    let signed_in = partner.is_some();
+    let mut chrome = Chrome::portal(lang, path, partner);
+    let bare = path.split('?').next().unwrap_or(path);
+    let screens: &[(&'static str, &'static str)] = &[
+        ("/portal", t.pt_nav_home),
+        ("/portal/webhook", t.pt_nav_webhook),
+        ("/portal/live", t.pt_nav_live),
+        ("/portal/sessions", t.pt_nav_sessions),
+        ("/portal/cdrs", t.pt_nav_cdrs),
+        ("/portal/statements", t.pt_nav_statements),
+    ];
+    let docs: &[(&'static str, &'static str)] = &[
+        ("/docs", t.portal_api_docs),
+        ("/portal/guide", t.pt_nav_guide),
+    ];
+    let shown = if signed_in { screens } else { &screens[..0] };
+    chrome.nav = shown
+        .iter()
+        .chain(docs)
+        .map(|(href, label)| crate::nav::NavLink {
+            href,
+            label,
+            // A screen's own pages (a session under the sessions list) mark it too.
+            current: bare == *href || (*href != "/portal" && bare.starts_with(&format!("{href}/"))),
+        })
+        .collect();
+    chrome
+}
+
+/// The signed-in partner and the frame of one of its pages.
+async fn partner_page(
+    state: &ConsoleState,
+    session: &PartnerSession,
+    path: &str,
+) -> Result<(Partner, Chrome), ConsoleError> {
+    let partner = state
+        .partners()?
+        .partner(&session.partner_id)
+        .await
+        .map_err(core_error)?;
+    let chrome = session.chrome(&partner.name, path);
+    Ok((partner, chrome))
+}
+
+/// The page a portal form is posted from, by the path it posts to.
+fn page_of_form(action: &str) -> String {
+    if action.starts_with("/portal/webhook") {
+        return "/portal/webhook".to_owned();
+    }
+    if let Some(rest) = action.strip_prefix("/portal/statements/")
+        && let Some((id, _)) = rest.split_once('/')
+    {
+        return format!("/portal/statements/{id}");
+    }
+    "/portal".to_owned()
 }
 
 /// Only paths inside the portal (see `auth::safe_next`).
@@ -273,7 +361,7 @@ pub(crate) async fn index(
             StatusCode::OK,
             &LandingPage {
                 t: lang.messages(),
-                chrome: Chrome::portal(lang, "/portal", None),
+                chrome: portal_chrome(lang, "/portal", None),
             },
         ),
     }
@@ -296,7 +384,7 @@ fn login_page(
     let (key, fresh) = form_key(headers);
     let tpl = LoginTemplate {
         t,
-        chrome: Chrome::portal(
+        chrome: portal_chrome(
             lang,
             &format!("/portal/login?next={}", url_encode(&next)),
             None,
@@ -464,7 +552,7 @@ fn apply_page(
         status,
         &ApplyPage {
             t,
-            chrome: Chrome::portal(lang, "/portal/apply", None),
+            chrome: portal_chrome(lang, "/portal/apply", None),
             heading: t.portal_apply,
             action: "/portal/apply",
             new_account: true,
@@ -597,7 +685,7 @@ pub(crate) async fn apply(
     )
     .await?;
     guard.complete(None);
-    let chrome = Chrome::portal(
+    let chrome = portal_chrome(
         lang,
         "/portal",
         Some((input.company_name.clone(), String::new())),

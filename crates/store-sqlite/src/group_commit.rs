@@ -1,0 +1,1671 @@
+//! Group commit for the charger-facing hot path. Every connection's boots, liveness writes,
+//! status reports, offline marks and meter values go over one channel to a single writer task,
+//! which takes what is queued (up to [`MAX_BATCH`]), applies the whole batch in ONE write
+//! transaction with set-based SQL (a fixed set of statements per batch, not per message, sent
+//! in two round trips: the reads, then the writes with COMMIT), and answers each caller through
+//! its oneshot once the batch has committed. A charger's answer is therefore still sent only
+//! after its write is durable, and each port method keeps its meaning for callers; what
+//! changes is that 500 reports cost one transaction instead of 500.
+//!
+//! Why: each sqlx statement is a round trip between a Tokio worker and sqlx's SQLite thread, and
+//! on a 2-core machine those hand-offs (not SQLite itself) were three quarters of the server's
+//! time at a few thousand messages a second.
+//!
+//! The rules stay where they were: what a status report does to a connector is core's
+//! [`ConnectorState::observe`], applied here in memory to the batch's connectors in arrival
+//! order, exactly as one transaction per report would have applied them.
+//!
+//! Failures: a batch that fails as a whole for a transient reason (the database busy or the
+//! pool exhausted) is retried with a growing pause, without end while the process lives, so
+//! offline marks and liveness are never lost to a reconnect storm. Any other failure rolls the
+//! batch back and applies its items one by one, each in its own transaction, so one bad item
+//! fails alone and nothing is half-written. An item's own problems (an unknown charger, a
+//! corrupt stored value) fail only that item and write nothing for it.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use openpile_core::charging::{Measurement, MeterRecorded, MeterReport};
+use openpile_core::error::StoreError;
+use openpile_core::event::{ConnectorStatusChangedData, Event, EventData};
+use openpile_core::ids::{ChargerId, ConnectorId, StationId};
+use openpile_core::ports::{BootInfo, ConnectorStatusChanged, ReportedStatus};
+use openpile_core::status::{ChargePointStatus, ConnectorState, ConnectorStatus};
+use sqlx::pool::PoolConnection;
+use sqlx::sqlite::SqlitePool;
+use sqlx::{Row, Sqlite, SqliteConnection};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::columns::{now, ocpp_status_name, parse_ocpp_status, parse_ts, stored, to_json, ts};
+use crate::{CorruptValue, db_error, outbox};
+
+/// Most items one transaction takes. Large enough that a storm of 10,000 reconnecting chargers
+/// needs a few dozen commits, small enough that one batch holds the write lock for
+/// milliseconds, not seconds, and its JSON parameters stay small.
+const MAX_BATCH: usize = 512;
+
+/// Items waiting for the writer. Every charger has at most one message in hand at a time
+/// (plus its offline mark), so this bounds nothing in normal operation; past it, callers wait.
+const QUEUE: usize = 32 * 1024;
+
+/// The pause after the first transient failure; it doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(20);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+/// What the writer has done, for tests and benchmarks: statements per batch is the figure the
+/// design is about.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GroupCommitStats {
+    /// Transactions committed (batches and single-item fallbacks).
+    pub commits: u64,
+    /// Items answered.
+    pub items: u64,
+    /// SQL statements executed, BEGIN and COMMIT included.
+    pub statements: u64,
+    /// Round trips to SQLite's connection thread: what costs (each is a hand-off between
+    /// threads), as several statements go in one.
+    pub round_trips: u64,
+    /// Whole-batch attempts that failed for a transient reason and were retried.
+    pub retries: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    commits: AtomicU64,
+    items: AtomicU64,
+    statements: AtomicU64,
+    round_trips: AtomicU64,
+    retries: AtomicU64,
+}
+
+/// The sending side of the writer. Cheap to clone; the writer task ends when every clone is
+/// gone (the store dropped).
+#[derive(Debug, Clone)]
+pub(crate) struct GroupCommit {
+    queue: mpsc::Sender<Job>,
+    counters: Arc<Counters>,
+}
+
+/// One caller's write.
+#[derive(Debug)]
+enum Write {
+    Boot {
+        charger: ChargerId,
+        boot: BootInfo,
+        at: DateTime<Utc>,
+    },
+    Seen {
+        charger: ChargerId,
+        at: DateTime<Utc>,
+    },
+    /// A reported status, or (`status: None`) the charger gone offline.
+    Observe {
+        charger: ChargerId,
+        status: Option<ReportedStatus>,
+        at: DateTime<Utc>,
+    },
+    Meter(MeterReport),
+}
+
+/// Where an item's outcome goes.
+#[derive(Debug)]
+enum Reply {
+    Done(oneshot::Sender<Result<(), StoreError>>),
+    Changes(oneshot::Sender<Result<Vec<ConnectorStatusChanged>, StoreError>>),
+    Meter(oneshot::Sender<Result<MeterRecorded, StoreError>>),
+}
+
+#[derive(Debug)]
+struct Job {
+    write: Write,
+    reply: Reply,
+}
+
+/// An item's outcome, before it is sent.
+#[derive(Debug)]
+enum Outcome {
+    Done(Result<(), StoreError>),
+    Changes(Result<Vec<ConnectorStatusChanged>, StoreError>),
+    Meter(Result<MeterRecorded, StoreError>),
+}
+
+impl Reply {
+    fn send(self, outcome: Outcome) {
+        // A caller that went away (its connection closed) no longer needs the answer; the
+        // write itself has been done.
+        match (self, outcome) {
+            (Reply::Done(tx), Outcome::Done(r)) => drop(tx.send(r)),
+            (Reply::Changes(tx), Outcome::Changes(r)) => drop(tx.send(r)),
+            (Reply::Meter(tx), Outcome::Meter(r)) => drop(tx.send(r)),
+            (reply, outcome) => {
+                // Outcomes are built from the job's own kind; a mismatch is a bug here.
+                tracing::error!(?outcome, "group commit outcome of the wrong kind");
+                reply.fail(StoreError::Other("group commit outcome mismatch".into()));
+            }
+        }
+    }
+
+    fn fail(self, e: StoreError) {
+        match self {
+            Reply::Done(tx) => drop(tx.send(Err(e))),
+            Reply::Changes(tx) => drop(tx.send(Err(e))),
+            Reply::Meter(tx) => drop(tx.send(Err(e))),
+        }
+    }
+}
+
+/// The writer is gone (the runtime that ran it has shut down, or the store was closed).
+#[derive(Debug, thiserror::Error)]
+#[error("the store's writer has stopped")]
+struct WriterStopped;
+
+fn stopped() -> StoreError {
+    StoreError::Unavailable(Box::new(WriterStopped))
+}
+
+impl GroupCommit {
+    /// Starts the writer task on `writer` (the store's single-connection write pool). Must be
+    /// called within a Tokio runtime.
+    pub(crate) fn start(writer: SqlitePool) -> GroupCommit {
+        let (queue, jobs) = mpsc::channel(QUEUE);
+        let counters = Arc::new(Counters::default());
+        tokio::spawn(run(writer, jobs, Arc::clone(&counters)));
+        GroupCommit { queue, counters }
+    }
+
+    pub(crate) fn stats(&self) -> GroupCommitStats {
+        GroupCommitStats {
+            commits: self.counters.commits.load(Ordering::Relaxed),
+            items: self.counters.items.load(Ordering::Relaxed),
+            statements: self.counters.statements.load(Ordering::Relaxed),
+            round_trips: self.counters.round_trips.load(Ordering::Relaxed),
+            retries: self.counters.retries.load(Ordering::Relaxed),
+        }
+    }
+
+    async fn submit<T>(
+        &self,
+        write: Write,
+        reply: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Reply,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        let job = Job {
+            write,
+            reply: reply(tx),
+        };
+        self.queue.send(job).await.map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    pub(crate) async fn record_boot(
+        &self,
+        charger: &ChargerId,
+        boot: &BootInfo,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let write = Write::Boot {
+            charger: charger.clone(),
+            boot: boot.clone(),
+            at,
+        };
+        self.submit(write, Reply::Done).await
+    }
+
+    pub(crate) async fn record_seen(
+        &self,
+        charger: &ChargerId,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let write = Write::Seen {
+            charger: charger.clone(),
+            at,
+        };
+        self.submit(write, Reply::Done).await
+    }
+
+    pub(crate) async fn record_status(
+        &self,
+        charger: &ChargerId,
+        status: &ReportedStatus,
+    ) -> Result<Vec<ConnectorStatusChanged>, StoreError> {
+        let write = Write::Observe {
+            charger: charger.clone(),
+            status: Some(status.clone()),
+            at: status.at,
+        };
+        self.submit(write, Reply::Changes).await
+    }
+
+    pub(crate) async fn mark_offline(
+        &self,
+        charger: &ChargerId,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<ConnectorStatusChanged>, StoreError> {
+        let write = Write::Observe {
+            charger: charger.clone(),
+            status: None,
+            at,
+        };
+        self.submit(write, Reply::Changes).await
+    }
+
+    pub(crate) async fn record_meter_values(
+        &self,
+        report: &MeterReport,
+    ) -> Result<MeterRecorded, StoreError> {
+        self.submit(Write::Meter(report.clone()), Reply::Meter)
+            .await
+    }
+}
+
+/// The writer task: drains the queue in batches until every sender is gone.
+async fn run(pool: SqlitePool, mut jobs: mpsc::Receiver<Job>, counters: Arc<Counters>) {
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        if batch.len() < MAX_BATCH {
+            // Connection tasks woken by the same network events may be ready to run right after
+            // this one: letting them run once first can add their writes to this batch, for
+            // one scheduler turn rather than a timer's millisecond of latency.
+            tokio::task::yield_now().await;
+            while batch.len() < MAX_BATCH {
+                match jobs.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+        }
+        apply(&pool, std::mem::take(&mut batch), &counters).await;
+        batch.reserve(MAX_BATCH);
+    }
+}
+
+/// Why a whole attempt failed.
+#[derive(Debug)]
+enum Failed {
+    /// Busy, locked, pool timed out, I/O: worth trying again as it is.
+    Transient(StoreError),
+    /// The pool is closed: nothing will ever work again.
+    Closed,
+    /// Anything else (a constraint the batch broke): retry items alone.
+    Other(StoreError),
+}
+
+/// [`db_error`] decides what "unavailable" means for the whole store; a closed pool (the store
+/// closed) is the one unavailability that never ends. A crashed connection is transient: the
+/// pool drops it when it comes back and the retry gets a new one.
+fn classify(e: sqlx::Error) -> Failed {
+    if matches!(e, sqlx::Error::PoolClosed) {
+        return Failed::Closed;
+    }
+    failed(db_error(e))
+}
+
+fn failed(e: StoreError) -> Failed {
+    match e {
+        e @ StoreError::Unavailable(_) => Failed::Transient(e),
+        e => Failed::Other(e),
+    }
+}
+
+/// Applies `jobs` and answers every one of them.
+async fn apply(pool: &SqlitePool, jobs: Vec<Job>, counters: &Counters) {
+    let (writes, replies): (Vec<Write>, Vec<Reply>) =
+        jobs.into_iter().map(|j| (j.write, j.reply)).unzip();
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        match attempt(pool, &writes, counters).await {
+            Ok(outcomes) => {
+                counters.commits.fetch_add(1, Ordering::Relaxed);
+                counters
+                    .items
+                    .fetch_add(replies.len() as u64, Ordering::Relaxed);
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    reply.send(outcome);
+                }
+                return;
+            }
+            Err(Failed::Transient(e)) => {
+                counters.retries.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %e, items = writes.len(), pause_ms = backoff.as_millis(),
+                    "charger writes could not commit yet; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+            Err(Failed::Closed) => {
+                for reply in replies {
+                    reply.fail(stopped());
+                }
+                return;
+            }
+            Err(Failed::Other(e)) if writes.len() == 1 => {
+                counters.items.fetch_add(1, Ordering::Relaxed);
+                if let Some(reply) = replies.into_iter().next() {
+                    reply.fail(e);
+                }
+                return;
+            }
+            Err(Failed::Other(e)) => {
+                tracing::warn!(error = %e, items = writes.len(),
+                    "a batch of charger writes failed; applying its items one by one");
+                for (write, reply) in writes.into_iter().zip(replies) {
+                    let job = Job { write, reply };
+                    Box::pin(apply(pool, vec![job], counters)).await;
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// One transaction over `writes`. Item-level problems are in the outcomes; an `Err` means the
+/// transaction was rolled back and nothing was written.
+async fn attempt(
+    pool: &SqlitePool,
+    writes: &[Write],
+    counters: &Counters,
+) -> Result<Vec<Outcome>, Failed> {
+    let mut run = Run::default();
+    let result = attempt_in(pool, writes, &mut run).await;
+    counters
+        .statements
+        .fetch_add(run.statements, Ordering::Relaxed);
+    counters
+        .round_trips
+        .fetch_add(run.round_trips, Ordering::Relaxed);
+    result
+}
+
+/// Statement accounting for one attempt.
+#[derive(Debug, Default)]
+struct Run {
+    statements: u64,
+    round_trips: u64,
+}
+
+async fn attempt_in(
+    pool: &SqlitePool,
+    writes: &[Write],
+    run: &mut Run,
+) -> Result<Vec<Outcome>, Failed> {
+    let mut conn = pool.acquire().await.map_err(classify)?;
+    let result = transact(&mut conn, writes, run).await;
+    if result.is_err() {
+        rollback(&mut conn, run).await;
+    }
+    result
+}
+
+/// Ends a failed attempt's transaction, if it got as far as beginning one, so the pooled
+/// connection goes back clean.
+async fn rollback(conn: &mut PoolConnection<Sqlite>, run: &mut Run) {
+    run.round_trips += 1;
+    run.statements += 1;
+    if let Err(e) = sqlx::query("ROLLBACK").execute(&mut **conn).await {
+        let none_open = matches!(&e, sqlx::Error::Database(db)
+            if db.message().contains("no transaction is active"));
+        if !none_open {
+            tracing::warn!(error = %e, "could not roll back charger writes; closing the connection");
+            conn.close_on_drop();
+        }
+    }
+}
+
+/// What the batch reads before it writes: the observed chargers' connectors, who may see the
+/// events of their stations, and which charger owns each transaction meter values name.
+/// Parameters are anonymous, bound in the order they appear (see [`WRITE_SQL`]): the charger
+/// ids twice, then the transaction ids, each a JSON array.
+/// `BEGIN IMMEDIATE` comes first, so what is read is what the writes then apply to. One round
+/// trip: several statements in one query, their rows told apart by the first column.
+const READ_SQL: &str = "\
+    BEGIN IMMEDIATE; \
+    SELECT 'L', ch.id, ch.station_id, c.id, c.number, c.status, c.ocpp_status, \
+           c.status_changed_at, c.status_seq, c.retired_at \
+    FROM chargers ch LEFT JOIN connectors c ON c.charger_id = ch.id \
+    WHERE ch.id IN (SELECT value FROM json_each(?)) \
+    ORDER BY ch.id, c.number; \
+    WITH st AS ( \
+        SELECT DISTINCT ch.station_id AS station, \
+               CASE WHEN s.sandbox = 1 THEN 'sandbox' ELSE 'production' END AS env \
+        FROM chargers ch LEFT JOIN stations s ON s.id = ch.station_id \
+        WHERE ch.id IN (SELECT value FROM json_each(?))) \
+    SELECT 'R', st.station, p.id, st.env FROM st JOIN partners p \
+    ON (st.env = 'sandbox' AND p.status <> 'suspended') \
+    OR (st.env = 'production' AND p.status = 'active' AND p.contract IS NOT NULL \
+        AND (json_extract(p.contract, '$.station_scope.kind') = 'all' \
+             OR EXISTS (SELECT 1 FROM json_each(p.contract, '$.station_scope.station_ids') s \
+                        WHERE s.value = st.station))) \
+    ORDER BY st.station, p.id; \
+    SELECT 'T', id, charger_id FROM ocpp_transactions \
+    WHERE id IN (SELECT value FROM json_each(?))";
+
+/// The statements of [`READ_SQL`].
+const READ_STATEMENTS: u64 = 4;
+
+/// Every write of a batch, then COMMIT: one round trip. Each statement takes its rows as a
+/// JSON array in one parameter (whatever the batch size, far below SQLite's limit on
+/// parameters) and does nothing with `[]`. The parameters are anonymous (`?`), bound in the
+/// order they appear in the script ([`write`]): sqlx numbers a multi-statement query's
+/// anonymous parameters on across its statements, while a numbered one (`?9` alone in a
+/// statement) would leave that statement's lower slots to be filled from the shared
+/// arguments and itself unbound. Separate parameters rather than one JSON document, so that
+/// SQLite parses each statement's rows only, not the whole batch ten times.
+///
+/// Events follow `outbox::emit` (a test checks the rows against it): the events; one feed row
+/// per recipient, numbered on from its feed's head (each `feed` row carries its position k
+/// among this batch's rows of its feed); one delivery per enabled webhook subscribed to the type,
+/// due now only when no earlier delivery of the same webhook and subject is pending (queued
+/// before the batch or earlier in it); then the heads advance by their rows' count.
+macro_rules! write_sql {
+    () => {
+        "UPDATE chargers SET vendor = b.b_vendor, model = b.b_model, \
+             serial = COALESCE(b.b_serial, serial), firmware = COALESCE(b.b_firmware, firmware), \
+             registration = CASE WHEN registration = 'disabled' THEN 'disabled' \
+                                 ELSE 'registered' END, \
+             last_boot_at = b.b_boot_at, \
+             last_seen_at = CASE WHEN last_seen_at IS NULL OR last_seen_at < b.b_seen_at \
+                                 THEN b.b_seen_at ELSE last_seen_at END, \
+             updated_at = ? \
+         FROM (SELECT value ->> 0 AS b_id, value ->> 1 AS b_vendor, value ->> 2 AS b_model, \
+                      value ->> 3 AS b_serial, value ->> 4 AS b_firmware, \
+                      value ->> 5 AS b_boot_at, value ->> 6 AS b_seen_at \
+               FROM json_each(?)) AS b \
+         WHERE chargers.id = b.b_id RETURNING 'B', id; \
+         UPDATE chargers SET \
+             last_seen_at = CASE WHEN last_seen_at IS NULL OR last_seen_at < s.s_at THEN s.s_at \
+                                 ELSE last_seen_at END \
+         FROM (SELECT value ->> 0 AS s_id, value ->> 1 AS s_at FROM json_each(?)) AS s \
+         WHERE chargers.id = s.s_id RETURNING 'S', id; \
+         UPDATE connectors SET status = u.u_status, ocpp_status = u.u_ocpp_status, \
+             status_changed_at = u.u_changed_at, status_seq = u.u_seq, updated_at = u.u_at \
+         FROM (SELECT value ->> 0 AS u_id, value ->> 1 AS u_status, \
+                      value ->> 2 AS u_ocpp_status, value ->> 3 AS u_changed_at, \
+                      value ->> 4 AS u_seq, value ->> 5 AS u_at FROM json_each(?)) AS u \
+         WHERE connectors.id = u.u_id; \
+         INSERT INTO events (id, event_type, subject, data, created_at) \
+         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 \
+         FROM json_each(?) ORDER BY key; \
+         INSERT INTO event_feed (partner_id, environment, seq, event_id, event_type, created_at) \
+         SELECT f.value ->> 0, f.value ->> 1, \
+                COALESCE((SELECT h.last_seq FROM event_feed_heads h \
+                          WHERE h.partner_id = f.value ->> 0 \
+                            AND h.environment = f.value ->> 1), 0) + (f.value ->> 2), \
+                f.value ->> 3, f.value ->> 4, f.value ->> 5 \
+         FROM json_each(?) f ORDER BY f.key; \
+         INSERT INTO webhook_deliveries (webhook_id, event_id, event_type, subject, seq, \
+             state, round_started_at, next_attempt_at, created_at, updated_at) \
+         SELECT w.id, f.value ->> 3, f.value ->> 4, f.value ->> 6, \
+                COALESCE((SELECT h.last_seq FROM event_feed_heads h \
+                          WHERE h.partner_id = f.value ->> 0 \
+                            AND h.environment = f.value ->> 1), 0) + (f.value ->> 2), \
+                'pending', ?, \
+                CASE WHEN EXISTS (SELECT 1 FROM webhook_deliveries q \
+                                  WHERE q.webhook_id = w.id AND q.subject = f.value ->> 6 \
+                                    AND q.state = 'pending') \
+                       OR ROW_NUMBER() OVER (PARTITION BY w.id, f.value ->> 6 \
+                                             ORDER BY f.key) > 1 \
+                     THEN NULL ELSE ? END, \
+                ?, ? \
+         FROM json_each(?) f \
+         JOIN webhooks w ON w.partner_id = f.value ->> 0 AND w.environment = f.value ->> 1 \
+         WHERE w.enabled = 1 AND w.disabled_at IS NULL \
+           AND instr(w.event_types, ' ' || (f.value ->> 4) || ' ') > 0 \
+         ORDER BY f.key, w.id; \
+         INSERT INTO event_feed_heads (partner_id, environment, last_seq) \
+         SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?) WHERE true \
+         ON CONFLICT (partner_id, environment) DO UPDATE \
+         SET last_seq = last_seq + excluded.last_seq; \
+         INSERT INTO ocpp_meter_samples (charger_id, connector_number, transaction_id, \
+             reported_transaction_id, source, sampled_at, kind, value, phase, context, \
+             received_at) \
+         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, 'meter_values', \
+                value ->> 4, value ->> 5, value ->> 6, value ->> 7, value ->> 8, value ->> 9 \
+         FROM json_each(?) ORDER BY key; \
+         UPDATE ocpp_transactions SET meter_last_wh = m.m_wh, meter_last_at = m.m_at, \
+             updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
+         FROM (SELECT value ->> 0 AS m_id, value ->> 1 AS m_wh, value ->> 2 AS m_at \
+               FROM json_each(?)) AS m \
+         WHERE ocpp_transactions.id = m.m_id \
+           AND (meter_last_wh IS NULL OR meter_last_wh < m.m_wh); \
+         COMMIT"
+    };
+}
+
+const WRITE_SQL: &str = write_sql!();
+
+/// [`WRITE_SQL`] for a batch that read nothing first (boots and liveness only): one round
+/// trip for the whole transaction.
+const BEGIN_WRITE_SQL: &str = concat!("BEGIN IMMEDIATE; ", write_sql!());
+
+/// The statements of [`WRITE_SQL`].
+const WRITE_STATEMENTS: u64 = 10;
+
+/// What [`READ_SQL`] found.
+#[derive(Debug, Default)]
+struct Reads {
+    /// Per charger that exists, its connectors (none for a charger without any).
+    live: HashMap<String, Vec<Live>>,
+    /// Per station, who may see its events: `(partner, environment)`, ordered.
+    audience: HashMap<String, Vec<(String, String)>>,
+    /// Transaction id → its charger.
+    owners: HashMap<i64, String>,
+}
+
+/// The batch's writes, each as the JSON rows of its statement in [`WRITE_SQL`].
+#[derive(Debug)]
+struct Plan {
+    /// `BEGIN IMMEDIATE` has not been sent yet.
+    begin: bool,
+    boots: String,
+    seen: String,
+    connectors: String,
+    events: String,
+    feed: String,
+    heads: String,
+    samples: String,
+    raises: String,
+}
+
+impl Plan {
+    fn new(begin: bool) -> Plan {
+        let none = || String::from("[]");
+        Plan {
+            begin,
+            boots: none(),
+            seen: none(),
+            connectors: none(),
+            events: none(),
+            feed: none(),
+            heads: none(),
+            samples: none(),
+            raises: none(),
+        }
+    }
+}
+
+/// The whole batch in one transaction: at most two round trips to SQLite's thread (reads,
+/// then writes and COMMIT), one when nothing needs reading.
+async fn transact(
+    conn: &mut SqliteConnection,
+    writes: &[Write],
+    run: &mut Run,
+) -> Result<Vec<Outcome>, Failed> {
+    let mut observed: Vec<&str> = Vec::new();
+    let mut transactions: Vec<i64> = Vec::new();
+    for w in writes {
+        match w {
+            Write::Observe { charger, .. } if !observed.contains(&charger.as_str()) => {
+                observed.push(charger.as_str());
+            }
+            Write::Meter(r) => transactions.extend(r.transaction_id),
+            _ => {}
+        }
+    }
+    let needs_reads = !observed.is_empty() || !transactions.is_empty();
+    let reads = if needs_reads {
+        read(conn, &json(&observed)?, &json(&transactions)?, run).await?
+    } else {
+        Reads::default()
+    };
+    let mut outcomes: Vec<Option<Outcome>> = writes.iter().map(|_| None).collect();
+    let mut plan = Plan::new(!needs_reads);
+    plan.boots = plan_boots(writes)?;
+    plan.seen = plan_seen(writes)?;
+    let emitted = plan_observations(
+        writes,
+        reads.live,
+        &reads.audience,
+        &mut outcomes,
+        &mut plan,
+    )?;
+    plan_meters(writes, &reads.owners, &mut outcomes, &mut plan)?;
+    let found = write(conn, &plan, run).await?;
+    if emitted {
+        // Wakes this process's feed readers and delivery workers once for the whole batch,
+        // after the commit (they read what it wrote).
+        outbox::signal_committed();
+    }
+    for (w, out) in writes.iter().zip(outcomes.iter_mut()) {
+        let (tag, charger) = match w {
+            Write::Boot { charger, .. } => ('B', charger),
+            Write::Seen { charger, .. } => ('S', charger),
+            _ => continue,
+        };
+        *out = Some(Outcome::Done(
+            if found.contains(&(tag, charger.as_str().to_owned())) {
+                Ok(())
+            } else {
+                Err(StoreError::NotFound)
+            },
+        ));
+    }
+    Ok(outcomes
+        .into_iter()
+        .map(|o| {
+            o.unwrap_or_else(|| Outcome::Done(Err(StoreError::Other("item not applied".into()))))
+        })
+        .collect())
+}
+
+/// Begins the transaction and runs [`READ_SQL`].
+async fn read(
+    conn: &mut SqliteConnection,
+    chargers: &str,
+    transactions: &str,
+    run: &mut Run,
+) -> Result<Reads, Failed> {
+    run.round_trips += 1;
+    run.statements += READ_STATEMENTS;
+    let rows = sqlx::query(READ_SQL)
+        .bind(chargers)
+        .bind(chargers)
+        .bind(transactions)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(classify)?;
+    let mut reads = Reads::default();
+    for row in rows {
+        let tag: String = row.try_get(0).map_err(classify)?;
+        match tag.as_str() {
+            "L" => {
+                let r = LiveRow {
+                    charger_id: row.try_get(1).map_err(classify)?,
+                    station_id: row.try_get(2).map_err(classify)?,
+                    id: row.try_get(3).map_err(classify)?,
+                    number: row.try_get(4).map_err(classify)?,
+                    status: row.try_get(5).map_err(classify)?,
+                    ocpp_status: row.try_get(6).map_err(classify)?,
+                    status_changed_at: row.try_get(7).map_err(classify)?,
+                    status_seq: row.try_get(8).map_err(classify)?,
+                    retired_at: row.try_get(9).map_err(classify)?,
+                };
+                let list = reads.live.entry(r.charger_id.clone()).or_default();
+                if let Some(l) = r.into_live() {
+                    list.push(l);
+                }
+            }
+            "R" => {
+                let station: String = row.try_get(1).map_err(classify)?;
+                let partner: String = row.try_get(2).map_err(classify)?;
+                let env: String = row.try_get(3).map_err(classify)?;
+                reads
+                    .audience
+                    .entry(station)
+                    .or_default()
+                    .push((partner, env));
+            }
+            _ => {
+                let id: i64 = row.try_get(1).map_err(classify)?;
+                let charger: String = row.try_get(2).map_err(classify)?;
+                reads.owners.insert(id, charger);
+            }
+        }
+    }
+    Ok(reads)
+}
+
+/// Runs [`WRITE_SQL`] (with BEGIN when [`read`] did not run): the boots and liveness writes
+/// that found their charger, as `('B' | 'S', charger id)`.
+async fn write(
+    conn: &mut SqliteConnection,
+    plan: &Plan,
+    run: &mut Run,
+) -> Result<HashSet<(char, String)>, Failed> {
+    run.round_trips += 1;
+    run.statements += WRITE_STATEMENTS + u64::from(plan.begin);
+    let sql = if plan.begin {
+        BEGIN_WRITE_SQL
+    } else {
+        WRITE_SQL
+    };
+    let now = now();
+    // In the order the parameters appear in the script.
+    let rows = sqlx::query(sql)
+        .bind(&now)
+        .bind(&plan.boots)
+        .bind(&plan.seen)
+        .bind(&plan.connectors)
+        .bind(&plan.events)
+        .bind(&plan.feed)
+        .bind(&now)
+        .bind(&now)
+        .bind(&now)
+        .bind(&now)
+        .bind(&plan.feed)
+        .bind(&plan.heads)
+        .bind(&plan.samples)
+        .bind(&plan.raises)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(classify)?;
+    let mut found = HashSet::new();
+    for row in rows {
+        let tag: String = row.try_get(0).map_err(classify)?;
+        let id: String = row.try_get(1).map_err(classify)?;
+        found.insert((if tag == "B" { 'B' } else { 'S' }, id));
+    }
+    Ok(found)
+}
+
+/// A batch parameter: rows as a JSON array, taken apart by `json_each` in the SQL.
+fn json<T: serde::Serialize>(value: &T) -> Result<String, Failed> {
+    to_json("batch parameter", value).map_err(Failed::Other)
+}
+
+/// BootNotifications. A charger that booted twice in the batch ends as two boots in a row
+/// would leave it: the later boot's data (optional fields it left out keep the earlier's), its
+/// time as `last_boot_at`, the latest as `last_seen_at`.
+fn plan_boots(writes: &[Write]) -> Result<String, Failed> {
+    struct Merged<'a> {
+        vendor: &'a str,
+        model: &'a str,
+        serial: Option<&'a str>,
+        firmware: Option<&'a str>,
+        boot_at: DateTime<Utc>,
+        seen_at: DateTime<Utc>,
+    }
+    let mut merged: HashMap<&str, Merged<'_>> = HashMap::new();
+    let mut order: Vec<&str> = Vec::new();
+    for w in writes {
+        let Write::Boot { charger, boot, at } = w else {
+            continue;
+        };
+        let m = merged.entry(charger.as_str()).or_insert_with(|| {
+            order.push(charger.as_str());
+            Merged {
+                vendor: &boot.vendor,
+                model: &boot.model,
+                serial: None,
+                firmware: None,
+                boot_at: *at,
+                seen_at: *at,
+            }
+        });
+        m.vendor = &boot.vendor;
+        m.model = &boot.model;
+        m.serial = boot.serial.as_deref().or(m.serial);
+        m.firmware = boot.firmware.as_deref().or(m.firmware);
+        m.boot_at = *at;
+        m.seen_at = m.seen_at.max(*at);
+    }
+    let rows: Vec<_> = order
+        .iter()
+        .filter_map(|id| merged.get(id).map(|m| (id, m)))
+        .map(|(id, m)| {
+            (
+                *id,
+                m.vendor,
+                m.model,
+                m.serial,
+                m.firmware,
+                ts(m.boot_at),
+                ts(m.seen_at),
+            )
+        })
+        .collect();
+    json(&rows)
+}
+
+/// Liveness: `last_seen_at` of every charger heard from only moves forward (messages can be
+/// handled out of order; the newest time wins).
+fn plan_seen(writes: &[Write]) -> Result<String, Failed> {
+    let mut latest: HashMap<&str, DateTime<Utc>> = HashMap::new();
+    for w in writes {
+        if let Write::Seen { charger, at } = w {
+            let t = latest.entry(charger.as_str()).or_insert(*at);
+            *t = (*t).max(*at);
+        }
+    }
+    let rows: Vec<(&str, String)> = latest.iter().map(|(id, at)| (*id, ts(*at))).collect();
+    json(&rows)
+}
+
+/// A connector row with its charger and station, as the batch loads it. A charger without
+/// connectors gives one row with the connector columns NULL (so its existence is known).
+#[derive(Debug)]
+struct LiveRow {
+    charger_id: String,
+    station_id: String,
+    id: Option<String>,
+    number: Option<i64>,
+    status: Option<String>,
+    ocpp_status: Option<String>,
+    status_changed_at: Option<String>,
+    status_seq: Option<i64>,
+    retired_at: Option<String>,
+}
+
+/// A connector's state as the batch goes: what the database holds after the items applied so
+/// far.
+#[derive(Debug)]
+struct Live {
+    id: String,
+    number: i64,
+    retired: bool,
+    /// The stored state, or why it cannot be read.
+    state: Result<ConnectorState, String>,
+    /// Ids for the change events, or why they cannot be read.
+    ids: Result<(ConnectorId, ChargerId, StationId), String>,
+    /// Set once an item changed it: the `updated_at` to write.
+    updated_at: Option<DateTime<Utc>>,
+}
+
+impl LiveRow {
+    fn into_live(self) -> Option<Live> {
+        let id = self.id?;
+        let state = (|| -> Result<ConnectorState, String> {
+            let status = self.status.as_deref().unwrap_or_default();
+            Ok(ConnectorState {
+                status: ConnectorStatus::parse(status)
+                    .ok_or_else(|| format!("connectors.status {status:?}"))?,
+                ocpp_status: self
+                    .ocpp_status
+                    .as_deref()
+                    .map(|s| parse_ocpp_status("connectors.ocpp_status", s))
+                    .transpose()
+                    .map_err(|e| e.to_string())?,
+                changed_at: parse_ts(
+                    "connectors.status_changed_at",
+                    self.status_changed_at.as_deref().unwrap_or_default(),
+                )
+                .map_err(|e| e.to_string())?,
+                status_seq: self.status_seq.unwrap_or_default(),
+            })
+        })();
+        let ids = (|| -> Result<(ConnectorId, ChargerId, StationId), String> {
+            Ok((
+                ConnectorId::parse(&id).map_err(|e| format!("connectors.id {id:?}: {e}"))?,
+                ChargerId::parse(&self.charger_id)
+                    .map_err(|e| format!("connectors.charger_id {:?}: {e}", self.charger_id))?,
+                StationId::parse(&self.station_id)
+                    .map_err(|e| format!("chargers.station_id {:?}: {e}", self.station_id))?,
+            ))
+        })();
+        Some(Live {
+            id,
+            number: self.number.unwrap_or_default(),
+            retired: self.retired_at.is_some(),
+            state,
+            ids,
+            updated_at: None,
+        })
+    }
+}
+
+/// The state to observe from. A connector never heard from (sequence 0) has no baseline time:
+/// its first report applies whenever it was made, even if that is before the connector was
+/// provisioned (a charger's clock, or a test's fake clock, may lag ours).
+fn baseline(state: ConnectorState) -> ConnectorState {
+    if state.status_seq == 0 {
+        ConnectorState {
+            changed_at: DateTime::<Utc>::MIN_UTC,
+            ..state
+        }
+    } else {
+        state
+    }
+}
+
+/// Applies one report (or offline mark, `status: None`) to its charger's connectors in memory.
+/// All or nothing: an unreadable connector fails the item before anything of it is applied.
+fn observe_item(
+    connectors: Option<&mut Vec<Live>>,
+    status: Option<&ReportedStatus>,
+    at: DateTime<Utc>,
+) -> Result<Vec<ConnectorStatusChanged>, StoreError> {
+    let connectors = connectors.ok_or(StoreError::NotFound)?;
+    let number = status.and_then(|s| s.connector).map(|n| i64::from(n.get()));
+    let targets: Vec<usize> = connectors
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| number.is_none_or(|n| l.number == n))
+        .map(|(i, _)| i)
+        .collect();
+    if number.is_some() && targets.is_empty() {
+        return Err(StoreError::NotFound);
+    }
+    // Retired connectors are left alone: partners no longer see them, so nothing about them is
+    // news.
+    let targets: Vec<usize> = targets
+        .into_iter()
+        .filter(|&i| !connectors[i].retired)
+        .collect();
+    for &i in &targets {
+        let live = &connectors[i];
+        if let Err(reason) = live
+            .state
+            .as_ref()
+            .map(|_| ())
+            .and(live.ids.as_ref().map(|_| ()))
+        {
+            return Err(CorruptValue::new("connectors", reason));
+        }
+    }
+    let (new_status, ocpp): (ConnectorStatus, Option<ChargePointStatus>) = match status {
+        Some(s) => (s.status.connector_status(), Some(s.status)),
+        None => (ConnectorStatus::Offline, None),
+    };
+    let at = stored(at);
+    let mut changes = Vec::new();
+    for i in targets {
+        let live = &mut connectors[i];
+        // Both checked above.
+        let Ok(before) = live.state.as_ref().map(|s| *s) else {
+            continue;
+        };
+        let Ok((connector_id, charger_id, station_id)) = &live.ids else {
+            continue;
+        };
+        let mut state = baseline(before);
+        let change = state.observe(new_status, ocpp, at);
+        if state == baseline(before) {
+            continue;
+        }
+        if let Some(change) = change {
+            changes.push(ConnectorStatusChanged {
+                connector_id: connector_id.clone(),
+                charger_id: charger_id.clone(),
+                station_id: station_id.clone(),
+                previous: change.previous,
+                state: change.current,
+            });
+        }
+        // Only a finer OCPP status changed on a never-observed connector: keep its time.
+        let changed_at = if state.status_seq == 0 {
+            before.changed_at
+        } else {
+            state.changed_at
+        };
+        live.state = Ok(ConnectorState {
+            changed_at,
+            ..state
+        });
+        live.updated_at = Some(at);
+    }
+    Ok(changes)
+}
+
+/// Status reports and offline marks: core's rules applied in memory, in arrival order, to the
+/// connectors [`read`] loaded; the connectors that changed and the change events go into the
+/// plan. True when some partner feed gets an event.
+fn plan_observations(
+    writes: &[Write],
+    mut live: HashMap<String, Vec<Live>>,
+    audience: &HashMap<String, Vec<(String, String)>>,
+    outcomes: &mut [Option<Outcome>],
+    plan: &mut Plan,
+) -> Result<bool, Failed> {
+    // The event's own time is ours, not the charger's (whose clock may be off): it orders the
+    // feed and its retention.
+    let emitted_at = stored(Utc::now());
+    let mut changes: Vec<ConnectorStatusChanged> = Vec::new();
+    for (w, out) in writes.iter().zip(outcomes.iter_mut()) {
+        let Write::Observe {
+            charger,
+            status,
+            at,
+        } = w
+        else {
+            continue;
+        };
+        let result = observe_item(live.get_mut(charger.as_str()), status.as_ref(), *at);
+        if let Ok(item) = &result {
+            changes.extend(item.iter().cloned());
+        }
+        *out = Some(Outcome::Changes(result));
+    }
+    let updates: Vec<_> = live
+        .values()
+        .flatten()
+        .filter_map(|l| {
+            let updated_at = l.updated_at?;
+            let state = l.state.as_ref().ok()?;
+            Some((
+                l.id.as_str(),
+                state.status.as_str(),
+                state.ocpp_status.map(ocpp_status_name),
+                ts(state.changed_at),
+                state.status_seq,
+                ts(updated_at),
+            ))
+        })
+        .collect();
+    plan.connectors = json(&updates)?;
+    let events: Vec<Event> = changes
+        .iter()
+        .map(|c| {
+            Event::new(
+                EventData::ConnectorStatusChanged(ConnectorStatusChangedData {
+                    station_id: c.station_id.clone(),
+                    charger_id: c.charger_id.clone(),
+                    connector_id: c.connector_id.clone(),
+                    status: c.state.status,
+                    previous_status: c.previous,
+                    status_seq: c.state.status_seq,
+                    changed_at: c.state.changed_at,
+                }),
+                emitted_at,
+            )
+        })
+        .collect();
+    plan_events(&events, audience, plan)
+}
+
+/// The rows of station events (each for the watchers of its station, `audience` by station)
+/// in [`WRITE_SQL`]: the events, the feed rows numbered within their feed, and each feed's
+/// count. True when some feed gets a row.
+fn plan_events(
+    events: &[Event],
+    audience: &HashMap<String, Vec<(String, String)>>,
+    plan: &mut Plan,
+) -> Result<bool, Failed> {
+    let mut rows = Vec::with_capacity(events.len());
+    let mut feed = Vec::new();
+    let mut per_feed: HashMap<(&str, &str), i64> = HashMap::new();
+    let mut feeds: Vec<(&str, &str)> = Vec::new();
+    for e in events {
+        let data = to_json("events.data", &e.data).map_err(Failed::Other)?;
+        let id = e.id.to_string();
+        let created = ts(e.created_at);
+        let subject = e.subject();
+        let event_type = e.event_type().as_str();
+        let station = e.data.station_id().map(|s| s.as_str());
+        for (partner, env) in station.and_then(|s| audience.get(s)).into_iter().flatten() {
+            let key = (partner.as_str(), env.as_str());
+            let k = per_feed.entry(key).or_insert_with(|| {
+                feeds.push(key);
+                0
+            });
+            *k += 1;
+            feed.push((
+                partner.as_str(),
+                env.as_str(),
+                *k,
+                id.clone(),
+                event_type,
+                created.clone(),
+                subject.clone(),
+            ));
+        }
+        rows.push((id, event_type, subject, data, created));
+    }
+    let heads: Vec<(&str, &str, i64)> = feeds
+        .iter()
+        .map(|key| (key.0, key.1, per_feed.get(key).copied().unwrap_or(0)))
+        .collect();
+    plan.events = json(&rows)?;
+    plan.feed = json(&feed)?;
+    plan.heads = json(&heads)?;
+    Ok(!feed.is_empty())
+}
+
+/// MeterValues: every sample (attached to its transaction when it is one of this charger's),
+/// and each linked transaction's last register reading raised to the highest energy sample,
+/// in report order as one report after another would (a later report wins only with a strictly
+/// higher reading).
+fn plan_meters(
+    writes: &[Write],
+    owners: &HashMap<i64, String>,
+    outcomes: &mut [Option<Outcome>],
+    plan: &mut Plan,
+) -> Result<(), Failed> {
+    let mut samples = Vec::new();
+    let mut highest: HashMap<i64, (i64, DateTime<Utc>)> = HashMap::new();
+    let mut raised: Vec<i64> = Vec::new();
+    for (w, out) in writes.iter().zip(outcomes.iter_mut()) {
+        let Write::Meter(r) = w else {
+            continue;
+        };
+        let linked = r
+            .transaction_id
+            .filter(|id| owners.get(id).is_some_and(|c| c == r.charger_id.as_str()));
+        let received = ts(r.received_at);
+        for s in &r.samples {
+            samples.push((
+                r.charger_id.as_str(),
+                r.connector.map(|c| i64::from(c.get())),
+                linked,
+                r.transaction_id,
+                ts(s.at),
+                s.measurement.kind(),
+                s.measurement.value().to_string(),
+                s.phase.as_deref(),
+                s.context.as_deref(),
+                received.clone(),
+            ));
+        }
+        if let Some(id) = linked {
+            let top = r
+                .samples
+                .iter()
+                .filter_map(|s| match s.measurement {
+                    Measurement::EnergyImportRegister(wh) => Some((wh, s.at)),
+                    _ => None,
+                })
+                .max_by_key(|(wh, _)| *wh);
+            if let Some((wh, at)) = top {
+                match highest.get_mut(&id) {
+                    Some(best) if best.0 >= wh.0 => {}
+                    Some(best) => *best = (wh.0, at),
+                    None => {
+                        highest.insert(id, (wh.0, at));
+                        raised.push(id);
+                    }
+                }
+            }
+        }
+        *out = Some(Outcome::Meter(Ok(MeterRecorded {
+            linked: linked.is_some(),
+            stored: r.samples.len(),
+        })));
+    }
+    let raises: Vec<(i64, i64, String)> = raised
+        .iter()
+        .filter_map(|id| highest.get(id).map(|(wh, at)| (*id, *wh, ts(*at))))
+        .collect();
+    plan.samples = json(&samples)?;
+    plan.raises = json(&raises)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use openpile_core::charging::{MeterSample, TransactionStart, TransactionStore};
+    use openpile_core::energy::Wh;
+    use openpile_core::ports::{ChargerStore, NetworkStore};
+    use openpile_store_contract::fixtures::{
+        at, charger_id, connector_id, network, network_charger, number, seed,
+    };
+    use tokio::task::JoinSet;
+
+    use super::*;
+    use crate::SqliteStore;
+
+    /// A store on a file in WAL mode, as the server runs it (the writer is its own pool).
+    async fn file_store() -> (tempfile::TempDir, SqliteStore, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("gc.db").display());
+        let store = SqliteStore::connect(&url).await.unwrap();
+        (dir, store, url)
+    }
+
+    fn report(connector: Option<u32>, status: ChargePointStatus, minute: i64) -> ReportedStatus {
+        ReportedStatus {
+            connector: connector.map(number),
+            status,
+            error: None,
+            at: at(minute),
+        }
+    }
+
+    fn meter(charger: &str, transaction_id: Option<i64>, wh: i64, minute: i64) -> MeterReport {
+        MeterReport {
+            charger_id: charger_id(charger),
+            connector: Some(number(1)),
+            transaction_id,
+            samples: vec![
+                MeterSample {
+                    at: at(minute),
+                    measurement: Measurement::EnergyImportRegister(Wh(wh)),
+                    phase: None,
+                    context: Some("Sample.Periodic".into()),
+                },
+                MeterSample {
+                    at: at(minute),
+                    measurement: Measurement::Voltage(rust_decimal::Decimal::new(2301, 1)),
+                    phase: Some("L1-N".into()),
+                    context: None,
+                },
+            ],
+            received_at: at(minute),
+        }
+    }
+
+    async fn count(store: &SqliteStore, sql: &'static str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+    }
+
+    /// Jobs built by hand, so that a test decides exactly what one batch holds.
+    fn job<T>(
+        write: Write,
+        reply: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Reply,
+    ) -> (Job, oneshot::Receiver<Result<T, StoreError>>) {
+        let (tx, rx) = oneshot::channel();
+        (
+            Job {
+                write,
+                reply: reply(tx),
+            },
+            rx,
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn many_concurrent_reporters_share_commits_and_all_apply() {
+        let (_dir, store, _) = file_store().await;
+        seed(&store, &network(1, 200, 2)).await;
+        let before = store.group_commit_stats();
+        let mut tasks = JoinSet::new();
+        for j in 1..=200 {
+            let store = store.clone();
+            tasks.spawn(async move {
+                let id = charger_id(&network_charger(1, j));
+                store.record_seen(&id, at(1)).await.unwrap();
+                // Connector 0: both connectors turn available, then connector 1 is occupied.
+                let all = store
+                    .record_status(&id, &report(None, ChargePointStatus::Available, 1))
+                    .await
+                    .unwrap();
+                let one = store
+                    .record_status(&id, &report(Some(1), ChargePointStatus::Preparing, 2))
+                    .await
+                    .unwrap();
+                (all, one)
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            let (all, one) = done.unwrap();
+            assert_eq!(all.len(), 2);
+            assert!(all.iter().all(|c| c.state.status_seq == 1));
+            assert_eq!(one.len(), 1);
+            assert_eq!(one[0].previous, ConnectorStatus::Available);
+            assert_eq!(one[0].state.status, ConnectorStatus::Occupied);
+            assert_eq!(one[0].state.status_seq, 2);
+        }
+        for j in 1..=200 {
+            let c = network_charger(1, j);
+            let one = store
+                .get_connector(&connector_id(&format!("{c}-1")))
+                .await
+                .unwrap();
+            assert_eq!(one.state.status, ConnectorStatus::Occupied);
+            assert_eq!(one.state.status_seq, 2);
+            let two = store
+                .get_connector(&connector_id(&format!("{c}-2")))
+                .await
+                .unwrap();
+            assert_eq!(two.state.status, ConnectorStatus::Available);
+            assert_eq!(two.state.status_seq, 1);
+        }
+        // One event per change, each written once.
+        let events = count(
+            &store,
+            "SELECT COUNT(*) FROM events WHERE event_type = 'connector.status_changed'",
+        )
+        .await;
+        assert_eq!(events, 600);
+        let seen = count(
+            &store,
+            "SELECT COUNT(*) FROM chargers WHERE last_seen_at IS NOT NULL",
+        )
+        .await;
+        assert_eq!(seen, 200);
+        let stats = store.group_commit_stats();
+        assert_eq!(stats.items - before.items, 600);
+        // Reports queued while a batch commits share the next one.
+        assert!(
+            stats.commits - before.commits < 600,
+            "600 writes took {} commits",
+            stats.commits - before.commits
+        );
+    }
+
+    #[tokio::test]
+    async fn one_failing_item_fails_alone_and_nothing_of_it_is_written() {
+        let (_dir, store, _) = file_store().await;
+        seed(&store, &network(1, 2, 1)).await;
+        let good = network_charger(1, 1);
+        let counters = Counters::default();
+        let (bad_meter, bad_rx) = job(Write::Meter(meter("GHOST", None, 100, 1)), Reply::Meter);
+        let (good_meter, good_meter_rx) =
+            job(Write::Meter(meter(&good, None, 100, 1)), Reply::Meter);
+        let (status, status_rx) = job(
+            Write::Observe {
+                charger: charger_id(&good),
+                status: Some(report(Some(1), ChargePointStatus::Charging, 1)),
+                at: at(1),
+            },
+            Reply::Changes,
+        );
+        let (unknown, unknown_rx) = job(
+            Write::Observe {
+                charger: charger_id("GHOST"),
+                status: None,
+                at: at(1),
+            },
+            Reply::Changes,
+        );
+        let (seen, seen_rx) = job(
+            Write::Seen {
+                charger: charger_id(&good),
+                at: at(1),
+            },
+            Reply::Done,
+        );
+        apply(
+            &store.writer,
+            vec![bad_meter, good_meter, status, unknown, seen],
+            &counters,
+        )
+        .await;
+        // The unknown charger's samples break a foreign key: that report fails, alone.
+        assert!(matches!(bad_rx.await.unwrap(), Err(StoreError::Other(_))));
+        assert_eq!(
+            good_meter_rx.await.unwrap().unwrap(),
+            MeterRecorded {
+                linked: false,
+                stored: 2
+            }
+        );
+        assert_eq!(status_rx.await.unwrap().unwrap().len(), 1);
+        assert!(matches!(
+            unknown_rx.await.unwrap(),
+            Err(StoreError::NotFound)
+        ));
+        seen_rx.await.unwrap().unwrap();
+        // The failed batch was rolled back before its items were applied one by one: every
+        // good write is there exactly once, nothing of the bad one.
+        assert_eq!(
+            count(
+                &store,
+                "SELECT COUNT(*) FROM ocpp_meter_samples WHERE charger_id = 'GHOST'"
+            )
+            .await,
+            0
+        );
+        assert_eq!(
+            count(&store, "SELECT COUNT(*) FROM ocpp_meter_samples").await,
+            2
+        );
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM events").await, 1);
+        let c = store
+            .get_connector(&connector_id(&format!("{good}-1")))
+            .await
+            .unwrap();
+        assert_eq!(c.state.status, ConnectorStatus::Charging);
+        assert_eq!(c.state.status_seq, 1);
+        // One batch rolled back, then five single-item transactions (the failing one included).
+        assert_eq!(counters.commits.load(Ordering::Relaxed), 4);
+        assert_eq!(counters.items.load(Ordering::Relaxed), 5);
+    }
+
+    #[tokio::test]
+    async fn a_batch_costs_a_few_statements_whatever_its_size() {
+        let (_dir, store, _) = file_store().await;
+        seed(&store, &network(1, 100, 2)).await;
+        // Open transactions, so meter values are linked and raise the register reading.
+        let mut tx_ids = Vec::new();
+        for j in 1..=100 {
+            let started = store
+                .start_transaction(&TransactionStart {
+                    charger_id: charger_id(&network_charger(1, j)),
+                    connector: Some(number(1)),
+                    id_tag: "CARD".into(),
+                    meter_start: Wh(1000),
+                    started_at: at(0),
+                    reservation_id: None,
+                    received_at: at(0),
+                })
+                .await
+                .unwrap();
+            tx_ids.push(started.transaction_id.get());
+        }
+        let statements_for = |size: usize| {
+            let store = store.clone();
+            let tx_ids = tx_ids.clone();
+            async move {
+                let counters = Counters::default();
+                let mut jobs = Vec::new();
+                let mut waits = Vec::new();
+                for j in 1..=size {
+                    let id = network_charger(1, j);
+                    let minute = i64::try_from(size).unwrap();
+                    let (b, rb) = job(
+                        Write::Boot {
+                            charger: charger_id(&id),
+                            boot: BootInfo {
+                                vendor: "V".into(),
+                                model: "M".into(),
+                                serial: None,
+                                firmware: Some("1.0".into()),
+                            },
+                            at: at(minute),
+                        },
+                        Reply::Done,
+                    );
+                    let (s, rs) = job(
+                        Write::Seen {
+                            charger: charger_id(&id),
+                            at: at(minute),
+                        },
+                        Reply::Done,
+                    );
+                    let status = if size.is_multiple_of(2) {
+                        ChargePointStatus::Charging
+                    } else {
+                        ChargePointStatus::SuspendedEV
+                    };
+                    let (o, ro) = job(
+                        Write::Observe {
+                            charger: charger_id(&id),
+                            status: Some(report(None, status, minute)),
+                            at: at(minute),
+                        },
+                        Reply::Changes,
+                    );
+                    let wh = 1000 + 10 * i64::try_from(size).unwrap();
+                    let (m, rm) = job(
+                        Write::Meter(meter(&id, Some(tx_ids[j - 1]), wh, minute)),
+                        Reply::Meter,
+                    );
+                    jobs.extend([b, s, o, m]);
+                    waits.push((rb, rs, ro, rm));
+                }
+                apply(&store.writer, jobs, &counters).await;
+                for (rb, rs, ro, rm) in waits {
+                    rb.await.unwrap().unwrap();
+                    rs.await.unwrap().unwrap();
+                    assert_eq!(ro.await.unwrap().unwrap().len(), 2);
+                    assert!(rm.await.unwrap().unwrap().linked);
+                }
+                assert_eq!(counters.commits.load(Ordering::Relaxed), 1);
+                (
+                    counters.statements.load(Ordering::Relaxed),
+                    counters.round_trips.load(Ordering::Relaxed),
+                )
+            }
+        };
+        let one = statements_for(1).await;
+        let hundred = statements_for(100).await;
+        // Reads: BEGIN, connectors, their stations' audience, meter links. Writes: boots,
+        // liveness, connectors, events, feed rows, deliveries, feed heads, samples, register
+        // readings, COMMIT. Two round trips.
+        assert_eq!(one, (14, 2));
+        assert_eq!(hundred, one, "400 writes must cost what 4 do");
+        // Liveness alone needs no reads: the whole transaction is one round trip.
+        let counters = Counters::default();
+        let (seen, rx) = job(
+            Write::Seen {
+                charger: charger_id(&network_charger(1, 1)),
+                at: at(200),
+            },
+            Reply::Done,
+        );
+        apply(&store.writer, vec![seen], &counters).await;
+        rx.await.unwrap().unwrap();
+        assert_eq!(counters.round_trips.load(Ordering::Relaxed), 1);
+        assert_eq!(counters.statements.load(Ordering::Relaxed), 11);
+        // The batch did what 100 × 4 single writes would have (charger 1 was in both batches).
+        let tx = store
+            .get_transaction(openpile_core::charging::TransactionId::new(tx_ids[99]).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(tx.meter_last, Some(Wh(2000)));
+        let c = store
+            .get_connector(&connector_id(&format!("{}-2", network_charger(1, 1))))
+            .await
+            .unwrap();
+        assert_eq!(c.state.status, ConnectorStatus::Charging);
+        assert_eq!(c.state.status_seq, 2);
+        assert_eq!(
+            count(&store, "SELECT COUNT(*) FROM chargers WHERE vendor = 'V'").await,
+            100
+        );
+    }
+
+    /// Partners and webhooks of every kind the outbox distinguishes: active with all stations,
+    /// active with one station, an applicant and a suspended partner; S002 is a sandbox station.
+    async fn audience(store: &SqliteStore) {
+        seed(store, &network(2, 2, 1)).await;
+        for sql in [
+            "UPDATE stations SET sandbox = 1 WHERE id = 'S002'",
+            "INSERT INTO partners (id, name, application_id, email, status, contract) VALUES \
+             ('p-all', 'A', 'a1', 'a@x.cn', 'active', '{\"station_scope\":{\"kind\":\"all\"}}'), \
+             ('p-one', 'B', 'a2', 'b@x.cn', 'active', \
+              '{\"station_scope\":{\"kind\":\"stations\",\"station_ids\":[\"S001\"]}}'), \
+             ('p-new', 'C', 'a3', 'c@x.cn', 'applicant', NULL), \
+             ('p-off', 'D', 'a4', 'd@x.cn', 'suspended', '{\"station_scope\":{\"kind\":\"all\"}}')",
+            "INSERT INTO webhooks (partner_id, environment, url, event_types, enabled, secret) \
+             VALUES ('p-all', 'production', 'https://a', ' connector.status_changed ', 1, 's'), \
+             ('p-all', 'sandbox', 'https://a', ' session.started ', 1, 's'), \
+             ('p-one', 'production', 'https://b', ' connector.status_changed ', 1, 's'), \
+             ('p-new', 'sandbox', 'https://c', ' connector.status_changed ', 1, 's')",
+        ] {
+            sqlx::query(sql).execute(store.pool()).await.unwrap();
+        }
+    }
+
+    fn change_event(charger: &str, seq: i64) -> Event {
+        let station = charger.split('-').next().unwrap();
+        Event::new(
+            EventData::ConnectorStatusChanged(ConnectorStatusChangedData {
+                station_id: openpile_store_contract::fixtures::station_id(station),
+                charger_id: charger_id(charger),
+                connector_id: connector_id(&format!("{charger}-1")),
+                status: ConnectorStatus::Available,
+                previous_status: ConnectorStatus::Offline,
+                status_seq: seq,
+                changed_at: at(seq),
+            }),
+            at(seq),
+        )
+    }
+
+    type Rows = Vec<(String, String, i64, String)>;
+
+    async fn outbox_rows(store: &SqliteStore) -> (Rows, Rows, i64) {
+        let feed: Rows = sqlx::query_as(
+            "SELECT partner_id, environment, seq, event_id FROM event_feed \
+             ORDER BY partner_id, environment, seq",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        let deliveries: Rows = sqlx::query_as(
+            "SELECT CAST(webhook_id AS TEXT), subject, seq, \
+             event_id || CASE WHEN next_attempt_at IS NULL THEN ' waits' ELSE ' due' END \
+             FROM webhook_deliveries ORDER BY webhook_id, seq",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        let events = count(store, "SELECT COUNT(*) FROM events").await;
+        (feed, deliveries, events)
+    }
+
+    #[tokio::test]
+    async fn batched_events_reach_the_same_feeds_and_webhooks_as_one_by_one() {
+        let (_d1, one_by_one, _) = file_store().await;
+        let (_d2, batched, _) = file_store().await;
+        audience(&one_by_one).await;
+        audience(&batched).await;
+        // Two rounds, so the second finds deliveries of the same subjects already pending; the
+        // same connector twice within a round.
+        for round in 0..2 {
+            let events: Vec<Event> = ["S001-C1", "S002-C1", "S001-C1", "S001-C2", "S002-C2"]
+                .iter()
+                .enumerate()
+                .map(|(i, c)| change_event(c, round * 10 + i64::try_from(i).unwrap() + 1))
+                .collect();
+            let mut tx = one_by_one.write().await.unwrap();
+            for e in &events {
+                let station = e.data.station_id().unwrap().clone();
+                outbox::emit(
+                    &mut tx,
+                    e,
+                    &openpile_core::event::Audience::StationWatchers(station),
+                    at(round),
+                )
+                .await
+                .unwrap();
+            }
+            outbox::commit(tx).await.unwrap();
+            // The batch's own path: its reads (the audience of the events' stations), its rows,
+            // its writes.
+            let mut conn = batched.writer.acquire().await.unwrap();
+            let mut run = Run::default();
+            let chargers = ["S001-C1", "S002-C1", "S001-C2", "S002-C2"];
+            let reads = read(&mut conn, &json(&chargers).unwrap(), "[]", &mut run)
+                .await
+                .unwrap();
+            let mut plan = Plan::new(false);
+            assert!(plan_events(&events, &reads.audience, &mut plan).unwrap());
+            write(&mut conn, &plan, &mut run).await.unwrap();
+            assert_eq!(run.round_trips, 2);
+        }
+        let expected = outbox_rows(&one_by_one).await;
+        assert!(!expected.0.is_empty() && !expected.1.is_empty());
+        assert!(expected.1.iter().any(|d| d.3.ends_with("waits")));
+        assert_eq!(outbox_rows(&batched).await, expected);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_offline_mark_waits_out_a_locked_database_instead_of_failing() {
+        let (_dir, store, url) = file_store().await;
+        seed(&store, &network(1, 1, 1)).await;
+        let id = charger_id(&network_charger(1, 1));
+        store
+            .record_status(&id, &report(Some(1), ChargePointStatus::Available, 1))
+            .await
+            .unwrap();
+        // Another process holds the write lock for longer than the busy timeout (5 s): every
+        // attempt in between fails with SQLITE_BUSY.
+        let other = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect(&url)
+            .await
+            .unwrap();
+        let mut lock = other.begin_with("BEGIN IMMEDIATE").await.unwrap();
+        sqlx::query("UPDATE chargers SET updated_at = updated_at")
+            .execute(&mut *lock)
+            .await
+            .unwrap();
+        let marking = tokio::spawn({
+            let store = store.clone();
+            let id = id.clone();
+            async move { store.mark_offline(&id, at(2)).await }
+        });
+        tokio::time::sleep(crate::BUSY_TIMEOUT + Duration::from_millis(800)).await;
+        assert!(
+            !marking.is_finished(),
+            "the mark gave up while the lock was held"
+        );
+        lock.commit().await.unwrap();
+        let changes = marking.await.unwrap().unwrap();
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].state.status, ConnectorStatus::Offline);
+        assert!(store.group_commit_stats().retries >= 1);
+        let c = store
+            .get_connector(&connector_id(&format!("{}-1", network_charger(1, 1))))
+            .await
+            .unwrap();
+        assert_eq!(c.state.status, ConnectorStatus::Offline);
+    }
+}
