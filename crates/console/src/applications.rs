@@ -29,8 +29,9 @@ use crate::error::ConsoleError;
 use crate::form::{FieldErrors, FormData};
 use crate::i18n::{Messages, fill};
 use crate::nav::{Permission, Screen};
-use crate::nonce::{Proceed, claim_form};
+use crate::nonce::claim_or_return;
 use crate::page::{Chrome, fmt_time, render, url_encode};
+use crate::views::core_error;
 
 pub(crate) fn status_label(s: ApplicationStatus, t: &'static Messages) -> &'static str {
     match s {
@@ -495,11 +496,7 @@ fn detail_page(
             selected: draft.cycle == c.as_str(),
         })
         .collect();
-    let status = if errors.any() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = errors.status();
     let path = format!("/console/applications/{}", app.id);
     render(
         status,
@@ -532,16 +529,6 @@ fn detail_page(
 /// application's page.
 pub(crate) async fn back_to_application(Path(id): Path<String>) -> Response {
     redirect(&format!("/console/applications/{}", url_encode(&id)))
-}
-
-/// Core's answer, as the console shows it: not found is a 404 page, the rest are internal.
-pub(crate) fn core_error(e: CoreError) -> ConsoleError {
-    match e {
-        CoreError::NotFound { .. } => ConsoleError::NotFound,
-        CoreError::Forbidden | CoreError::Unauthorized => ConsoleError::Forbidden,
-        CoreError::Store(s) => ConsoleError::Store(s),
-        other => ConsoleError::internal(other),
-    }
 }
 
 /// `GET /console/applications/{id}`
@@ -606,10 +593,7 @@ pub(crate) async fn approve(
     let partners = state.partners()?.clone();
     let t = staff.t();
     let app = partners.application(&id).await.map_err(core_error)?;
-    let guard = match claim_form(&state.nonces, &form)? {
-        Proceed::Go(g) => g,
-        Proceed::Repeat(r) => return Ok(r),
-    };
+    let guard = claim_or_return!(&state.nonces, &form);
     let draft = ContractDraft::from_form(&form);
     let mut errors = FieldErrors::default();
     let Some(contract) = read_contract(&state, &draft, t, &mut errors).await else {
@@ -644,10 +628,7 @@ pub(crate) async fn reject(
     let partners = state.partners()?.clone();
     let t = staff.t();
     let app = partners.application(&id).await.map_err(core_error)?;
-    let guard = match claim_form(&state.nonces, &form)? {
-        Proceed::Go(g) => g,
-        Proceed::Repeat(r) => return Ok(r),
-    };
+    let guard = claim_or_return!(&state.nonces, &form);
     let reason = form.get("reason").to_owned();
     let mut errors = FieldErrors::default();
     if validate_reason(&reason).is_err() {

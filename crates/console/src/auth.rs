@@ -133,18 +133,52 @@ fn next_of(parts: &Parts) -> String {
 /// Accepts only paths inside the console, so `next` cannot send anyone to another site
 /// (`//evil.example`, `/\evil.example`, `https://…`).
 pub(crate) fn safe_next(next: &str) -> String {
-    let ok = next.starts_with("/console")
-        && matches!(next.as_bytes().get(8), None | Some(b'/' | b'?'))
+    safe_next_in("/console", next)
+}
+
+/// Accepts only paths inside `root` (`/console`, `/portal`) other than its sign-in and
+/// sign-out pages; anything else is `root` itself.
+pub(crate) fn safe_next_in(root: &str, next: &str) -> String {
+    let ok = next.starts_with(root)
+        && matches!(next.as_bytes().get(root.len()), None | Some(b'/' | b'?'))
         && !next.contains("//")
         && !next.contains('\\')
         && !next.chars().any(char::is_control)
-        && !next.starts_with("/console/login")
-        && !next.starts_with("/console/logout");
-    if ok {
-        next.to_owned()
-    } else {
-        "/console".to_owned()
+        && !next.starts_with(&format!("{root}/login"))
+        && !next.starts_with(&format!("{root}/logout"));
+    if ok { next.to_owned() } else { root.to_owned() }
+}
+
+/// The CSRF key of a sign-in form: the browser's own, or a fresh one (`true`: the response
+/// must set it).
+pub(crate) fn form_key(existing: Option<String>) -> (String, bool) {
+    match existing {
+        Some(k) => (k, false),
+        None => (secrets::random_token(), true),
     }
+}
+
+/// Sets an HttpOnly cookie on `path`, Secure when the console is served over TLS: the
+/// sign-in form keys and the session cookies of the console and the portal.
+pub(crate) fn set_private_cookie(
+    state: &ConsoleState,
+    res: &mut Response,
+    name: &str,
+    path: &'static str,
+    value: &str,
+    max_age_secs: Option<i64>,
+) {
+    let cookie = cookie::set(
+        name,
+        value,
+        cookie::Attributes {
+            path,
+            http_only: true,
+            secure: state.config.secure_cookies,
+            max_age_secs,
+        },
+    );
+    append_cookie(res, &cookie);
 }
 
 impl FromRequestParts<ConsoleState> for Staff {
@@ -237,10 +271,7 @@ fn login_form(
     status: StatusCode,
     fill_in: LoginForm,
 ) -> Result<Response, ConsoleError> {
-    let (key, fresh) = match key {
-        Some(k) => (k, false),
-        None => (secrets::random_token(), true),
-    };
+    let (key, fresh) = form_key(key);
     let tpl = LoginTemplate {
         t: lang.messages(),
         chrome: Chrome::anonymous(
@@ -257,17 +288,7 @@ fn login_form(
     };
     let mut res = render(status, &tpl)?;
     if fresh {
-        let value = cookie::set(
-            LOGIN_COOKIE,
-            &key,
-            cookie::Attributes {
-                path: COOKIE_PATH,
-                http_only: true,
-                secure: state.config.secure_cookies,
-                max_age_secs: None,
-            },
-        );
-        append_cookie(&mut res, &value);
+        set_private_cookie(state, &mut res, LOGIN_COOKIE, COOKIE_PATH, &key, None);
     }
     Ok(res)
 }
@@ -423,17 +444,8 @@ pub(crate) async fn login(
     .await?;
 
     let mut res = redirect(&next);
-    let session = cookie::set(
-        SESSION_COOKIE,
-        &token,
-        cookie::Attributes {
-            path: COOKIE_PATH,
-            http_only: true,
-            secure: state.config.secure_cookies,
-            max_age_secs: Some(state.config.session_ttl.num_seconds()),
-        },
-    );
-    append_cookie(&mut res, &session);
+    let ttl = Some(state.config.session_ttl.num_seconds());
+    set_private_cookie(&state, &mut res, SESSION_COOKIE, COOKIE_PATH, &token, ttl);
     append_cookie(
         &mut res,
         &cookie::clear(LOGIN_COOKIE, COOKIE_PATH, state.config.secure_cookies),

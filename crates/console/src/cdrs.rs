@@ -7,10 +7,8 @@
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use openpile_core::ids::PartnerId;
-use openpile_core::page::PageRequest;
 use openpile_core::settlement::cdr::{Cdr, CdrKind};
 use serde::Deserialize;
 
@@ -20,10 +18,11 @@ use crate::error::ConsoleError;
 use crate::form::{FieldErrors, FormData};
 use crate::i18n::Messages;
 use crate::nav::{Permission, Screen};
-use crate::nonce::{Proceed, claim_form};
+use crate::nonce::claim_or_return;
 use crate::page::{Chrome, fmt_time, render, url_encode};
 use crate::views::{
-    Choice, cny, core_error, date_range, form_error, kwh, partner_choices, positive_amount, reason,
+    Choice, Fact, cny, core_error, date_range, form_error, kwh, next_href, page_after,
+    partner_choices, picked, positive_amount, reason,
 };
 
 const PAGE_SIZE: u32 = 50;
@@ -89,42 +88,29 @@ pub(crate) async fn list(
     let services = state.services()?;
     let t = staff.t();
     let mut errors = FieldErrors::default();
-    let partner = match q.partner.as_str() {
-        "" => None,
-        p => PartnerId::parse(p)
-            .map_err(|_| errors.add("partner", t.ops_err_choice))
-            .ok(),
-    };
+    let partner = picked(
+        &q.partner,
+        "partner",
+        t.ops_err_choice,
+        |p| PartnerId::parse(p).ok(),
+        &mut errors,
+    );
     let (from, to) = date_range(&state, &q.from, &q.to, t, &mut errors);
     let (rows, next) = if errors.any() {
         (Vec::new(), None)
     } else {
-        let page = PageRequest {
-            limit: PAGE_SIZE,
-            after: Some(q.after.clone()).filter(|a| !a.is_empty()),
-        };
+        let page = page_after(PAGE_SIZE, &q.after);
         let found = match &partner {
             Some(p) => services.settlement.partner_cdrs(p, from, to, &page).await,
             None => services.settlement.all_cdrs(from, to, &page).await,
         }
         .map_err(core_error)?;
-        let mut query: Vec<String> = [("partner", &q.partner), ("from", &q.from), ("to", &q.to)]
-            .iter()
-            .filter(|(_, v)| !v.is_empty())
-            .map(|(k, v)| format!("{k}={}", url_encode(v)))
-            .collect();
-        let next = found.next.map(|n| {
-            query.push(format!("after={}", url_encode(&n)));
-            format!("?{}", query.join("&"))
-        });
+        let filters = [("partner", &*q.partner), ("from", &q.from), ("to", &q.to)];
+        let next = next_href("", &filters, found.next.as_deref());
         (found.items.iter().map(|c| row(&state, c)).collect(), next)
     };
     let partners = partner_choices(&state, &q.partner, t).await?;
-    let status = if errors.any() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = errors.status();
     render(
         status,
         &ListPage {
@@ -147,11 +133,6 @@ struct LineView {
     service_price: String,
     electricity_fee: String,
     service_fee: String,
-}
-
-struct Fact {
-    label: &'static str,
-    value: String,
 }
 
 #[derive(Template)]
@@ -203,61 +184,36 @@ fn detail_page(
         CdrKind::Session => (false, String::new(), String::new(), String::new()),
     };
     let mut facts = vec![
-        Fact {
-            label: t.ops_partner,
-            value: c
-                .partner_id
+        Fact::new(
+            t.ops_partner,
+            c.partner_id
                 .as_ref()
                 .map_or_else(|| t.ops_local_session.to_owned(), ToString::to_string),
-        },
-        Fact {
-            label: t.ops_order,
-            value: c.partner_order_id.clone().unwrap_or_default(),
-        },
-        Fact {
-            label: t.station,
-            value: format!("{} · {} · {}", c.station_id, c.charger_id, c.connector_id),
-        },
-        Fact {
-            label: t.ops_started,
-            value: fmt_time(state, c.started_at),
-        },
-        Fact {
-            label: t.ops_stopped,
-            value: fmt_time(state, c.stopped_at),
-        },
-        Fact {
-            label: t.ops_booked,
-            value: fmt_time(state, c.booked_at()),
-        },
-        Fact {
-            label: t.ops_meter,
-            value: format!("{} → {} kWh", kwh(c.meter_start), kwh(c.meter_stop)),
-        },
-        Fact {
-            label: t.ops_energy,
-            value: format!("{} kWh", kwh(c.energy)),
-        },
-        Fact {
-            label: t.ops_tariff,
-            value: format!("{} v{} ({})", c.tariff_id, c.tariff_version, c.time_zone),
-        },
+        ),
+        Fact::new(t.ops_order, c.partner_order_id.clone().unwrap_or_default()),
+        Fact::new(
+            t.station,
+            format!("{} · {} · {}", c.station_id, c.charger_id, c.connector_id),
+        ),
+        Fact::new(t.ops_started, fmt_time(state, c.started_at)),
+        Fact::new(t.ops_stopped, fmt_time(state, c.stopped_at)),
+        Fact::new(t.ops_booked, fmt_time(state, c.booked_at())),
+        Fact::new(
+            t.ops_meter,
+            format!("{} → {} kWh", kwh(c.meter_start), kwh(c.meter_stop)),
+        ),
+        Fact::new(t.ops_energy, format!("{} kWh", kwh(c.energy))),
+        Fact::new(
+            t.ops_tariff,
+            format!("{} v{} ({})", c.tariff_id, c.tariff_version, c.time_zone),
+        ),
     ];
     if credit {
-        facts.push(Fact {
-            label: t.ops_credit_reason,
-            value: credit_reason,
-        });
-        facts.push(Fact {
-            label: t.ops_issued_by,
-            value: issued_by,
-        });
+        facts.push(Fact::new(t.ops_credit_reason, credit_reason));
+        facts.push(Fact::new(t.ops_issued_by, issued_by));
     }
     if c.meter_anomaly {
-        facts.push(Fact {
-            label: t.ops_review,
-            value: t.ops_meter_anomaly.to_owned(),
-        });
+        facts.push(Fact::new(t.ops_review, t.ops_meter_anomaly.to_owned()));
     }
     let lines = c
         .lines
@@ -272,11 +228,7 @@ fn detail_page(
             service_fee: cny(l.service_fee),
         })
         .collect();
-    let status = if errors.any() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = errors.status();
     let path = format!("/console/cdrs/{}", c.id);
     render(
         status,
@@ -352,10 +304,7 @@ pub(crate) async fn credit(
         .cdr(None, &id)
         .await
         .map_err(core_error)?;
-    let guard = match claim_form(&state.nonces, &form)? {
-        Proceed::Go(g) => g,
-        Proceed::Repeat(r) => return Ok(r),
-    };
+    let guard = claim_or_return!(&state.nonces, &form);
     let mut errors = FieldErrors::default();
     let amount = positive_amount("amount", form.get("amount"), t, &mut errors);
     let why = reason(form.get("reason"), t, &mut errors);

@@ -19,7 +19,7 @@ use crate::form::FormData;
 use crate::i18n::{Messages, fill};
 use crate::nav::{Permission, Screen};
 use crate::network::{all_connectors, charger_id};
-use crate::nonce::{Proceed, claim_form};
+use crate::nonce::claim_or_return;
 use crate::page::{Chrome, render};
 use openpile_secrets as secrets;
 
@@ -196,10 +196,7 @@ pub(crate) async fn send(
     .map(|c| c.connector.number.get())
     .collect();
     let (command, label) = parse_command(&form, &numbers, t)?;
-    let guard = match claim_form(&state.nonces, &form)? {
-        Proceed::Go(g) => g,
-        Proceed::Repeat(r) => return Ok(r),
-    };
+    let guard = claim_or_return!(&state.nonces, &form);
 
     let result = tokio::time::timeout(
         state.config.command_timeout,
@@ -258,10 +255,7 @@ pub(crate) async fn reset_password(
     staff.require(Permission::ManageNetwork)?;
     let id = charger_id(&id)?;
     state.network.get_charger(&id).await?;
-    let guard = match claim_form(&state.nonces, &form)? {
-        Proceed::Go(g) => g,
-        Proceed::Repeat(r) => return Ok(r),
-    };
+    let guard = claim_or_return!(&state.nonces, &form);
     let password = secrets::generate_password(24);
     let hash = secrets::hash_password_blocking(password.clone())
         .await

@@ -92,6 +92,16 @@ impl ConsoleError {
     }
 }
 
+/// Whether a store lookup found the thing (an id that is already taken, a row to update);
+/// errors other than "not found" stay errors.
+pub(crate) fn exists<T>(found: Result<T, StoreError>) -> Result<bool, StoreError> {
+    match found {
+        Ok(_) => Ok(true),
+        Err(StoreError::NotFound) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 impl From<StoreError> for ConsoleError {
     fn from(e: StoreError) -> Self {
         Self::Store(e)

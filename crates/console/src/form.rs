@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use axum::Form;
 use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
 
 use crate::error::ConsoleError;
 
@@ -73,6 +74,16 @@ impl FieldErrors {
 
     pub(crate) fn any(&self) -> bool {
         !self.0.is_empty()
+    }
+
+    /// The status of a page that shows these errors: 422 when there are any, so a refused
+    /// form or filter is never taken for a success, else 200.
+    pub(crate) fn status(&self) -> StatusCode {
+        if self.any() {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            StatusCode::OK
+        }
     }
 }
 

@@ -25,7 +25,7 @@ use serde_json::json;
 use crate::ConsoleState;
 use crate::audit;
 use crate::auth::{Staff, redirect};
-use crate::error::ConsoleError;
+use crate::error::{ConsoleError, exists};
 use crate::form::{FieldErrors, FormData};
 use crate::i18n::Messages;
 use crate::nav::{Permission, Screen};
@@ -218,12 +218,12 @@ async fn changes(
     };
     let mut out = Vec::new();
     for tariff in doc.tariffs() {
-        let exists = match state.network.tariff_versions(&tariff.id).await {
+        let found = match state.network.tariff_versions(&tariff.id).await {
             Ok(v) => v.iter().any(|x| x.version == tariff.version),
             Err(StoreError::NotFound) => false,
             Err(e) => return Err(e),
         };
-        let (a, l) = action(exists);
+        let (a, l) = action(found);
         out.push(Change {
             kind: t.tariff,
             id: format!("{} v{}", tariff.id, tariff.version),
@@ -233,12 +233,8 @@ async fn changes(
         });
     }
     for s in doc.stations() {
-        let exists = match state.network.get_station(&s.id).await {
-            Ok(_) => true,
-            Err(StoreError::NotFound) => false,
-            Err(e) => return Err(e),
-        };
-        let (a, l) = action(exists);
+        let found = exists(state.network.get_station(&s.id).await)?;
+        let (a, l) = action(found);
         out.push(Change {
             kind: t.station,
             id: s.id.to_string(),
@@ -248,12 +244,8 @@ async fn changes(
         });
     }
     for c in doc.chargers() {
-        let exists = match state.network.get_charger(&c.charger.id).await {
-            Ok(_) => true,
-            Err(StoreError::NotFound) => false,
-            Err(e) => return Err(e),
-        };
-        let (a, l) = action(exists);
+        let found = exists(state.network.get_charger(&c.charger.id).await)?;
+        let (a, l) = action(found);
         out.push(Change {
             kind: t.charger,
             id: c.charger.id.to_string(),
@@ -266,12 +258,8 @@ async fn changes(
         });
     }
     for k in doc.connectors() {
-        let exists = match state.network.get_connector(&k.id).await {
-            Ok(_) => true,
-            Err(StoreError::NotFound) => false,
-            Err(e) => return Err(e),
-        };
-        let (a, l) = action(exists);
+        let found = exists(state.network.get_connector(&k.id).await)?;
+        let (a, l) = action(found);
         out.push(Change {
             kind: t.connector_no,
             id: k.id.to_string(),

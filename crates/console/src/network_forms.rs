@@ -11,7 +11,6 @@
 
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use openpile_core::error::{StoreError, ValidationError};
 use openpile_core::geo::{Coordinates, Datum};
@@ -28,11 +27,11 @@ use serde_json::json;
 use crate::ConsoleState;
 use crate::audit;
 use crate::auth::{Staff, redirect};
-use crate::error::ConsoleError;
+use crate::error::{ConsoleError, exists};
 use crate::form::{FieldErrors, FormData};
 use crate::i18n::Messages;
 use crate::nav::{Permission, Screen};
-use crate::nonce::{Proceed, claim_form};
+use crate::nonce::{NonceGuard, claim_or_return};
 use crate::page::{Chrome, render, url_encode};
 use crate::views::Choice;
 
@@ -95,19 +94,27 @@ struct FormPage {
     errors: FieldErrors,
 }
 
-fn form_page(
-    staff: &Staff,
+/// Where a form stands: its heading, the page "back" leads to and the URL it posts to. The
+/// GET handler and the POST handler of one form build it with the same function, so a form
+/// shown again with its errors reads exactly as it did first.
+struct Target {
     heading: String,
     back: String,
     action: String,
+}
+
+fn form_page(
+    staff: &Staff,
+    target: Target,
     fields: Vec<FieldView>,
     errors: FieldErrors,
 ) -> Result<Response, ConsoleError> {
-    let status = if errors.any() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let Target {
+        heading,
+        back,
+        action,
+    } = target;
+    let status = errors.status();
     render(
         status,
         &FormPage {
@@ -137,9 +144,74 @@ fn place(
         .find(|(from, _)| *from == head)
         .map_or(head, |(_, to)| *to);
     match fields.iter().find(|f| f.name == head) {
-        Some(f) => errors.add(f.name, format!("{}: {}", t.ops_err_invalid_field, e.reason)),
+        Some(f) => errors.add(f.name, invalid(t, e)),
         None => errors.add("form", format!("{} ({e})", t.ops_err_invalid_field)),
     }
+}
+
+/// Core's reason for a field that did not parse, as the form shows it.
+fn invalid(t: &'static Messages, e: &ValidationError) -> String {
+    format!("{}: {}", t.ops_err_invalid_field, e.reason)
+}
+
+/// Runs core's `validate` result for a value read from a form: the value when it passed,
+/// otherwise core's error placed on its field.
+fn validated<T>(
+    value: T,
+    check: Result<(), ValidationError>,
+    fields: &[FieldView],
+    t: &'static Messages,
+    errors: &mut FieldErrors,
+) -> Option<T> {
+    match check {
+        Ok(()) => Some(value),
+        Err(e) => {
+            place(&e, fields, &[], t, errors);
+            None
+        }
+    }
+}
+
+/// A saved change as the audit log records it: `{kind}.create` or `{kind}.update` on
+/// `{kind}:{id}`, with what changed.
+struct Change<'a> {
+    kind: &'static str,
+    id: &'a str,
+    created: bool,
+    details: serde_json::Value,
+}
+
+/// The end of every successful save: the audit entry, the nonce marked done with the page
+/// it led to, and the redirect there.
+async fn saved(
+    state: &ConsoleState,
+    staff: &Staff,
+    guard: NonceGuard,
+    change: Change<'_>,
+    to: String,
+) -> Result<Response, ConsoleError> {
+    let verb = if change.created { "create" } else { "update" };
+    audit::record(
+        state,
+        staff.actor(),
+        &format!("{}.{verb}", change.kind),
+        format!("{}:{}", change.kind, change.id),
+        change.details,
+    )
+    .await?;
+    guard.complete(Some(to.clone()));
+    Ok(redirect(&to))
+}
+
+/// The gate of every network form: `ManageNetwork`, and the id in the path (one that does
+/// not parse names nothing, so it is not found).
+fn gate<T>(
+    staff: &Staff,
+    id: String,
+    parse: impl FnOnce(String) -> Result<T, ValidationError>,
+) -> Result<T, ConsoleError> {
+    staff.require(Permission::ManageNetwork)?;
+    parse(id).map_err(|_| ConsoleError::NotFound)
 }
 
 async fn tariff_options(state: &ConsoleState) -> Result<Vec<(String, String)>, ConsoleError> {
@@ -154,6 +226,21 @@ async fn tariff_options(state: &ConsoleState) -> Result<Vec<(String, String)>, C
 }
 
 // ---- stations ---------------------------------------------------------------------------
+
+fn station_target(t: &'static Messages, existing: Option<&StationId>) -> Target {
+    match existing {
+        Some(id) => Target {
+            heading: format!("{} {}", t.ops_edit_station, id),
+            back: format!("/console/stations/{id}"),
+            action: format!("/console/stations/{id}/edit"),
+        },
+        None => Target {
+            heading: t.ops_new_station.to_owned(),
+            back: "/console/stations".to_owned(),
+            action: "/console/stations/new".to_owned(),
+        },
+    }
+}
 
 fn station_fields(
     t: &'static Messages,
@@ -262,9 +349,7 @@ fn read_station(
     errors: &mut FieldErrors,
 ) -> Option<Station> {
     let v = |n: &str| form.get(n).trim().to_owned();
-    let mut bad = |e: ValidationError, field: &'static str| {
-        errors.add(field, format!("{}: {}", t.ops_err_invalid_field, e.reason));
-    };
+    let mut bad = |e: ValidationError, field: &'static str| errors.add(field, invalid(t, &e));
     let id = match fixed_id {
         Some(id) => Some(id.clone()),
         None => StationId::parse(v("id")).map_err(|e| bad(e, "id")).ok(),
@@ -338,13 +423,8 @@ fn read_station(
         sandbox: form.get("sandbox") == "on",
         retired_at: None,
     };
-    match station.validate() {
-        Ok(()) => Some(station),
-        Err(e) => {
-            place(&e, fields, &[], t, errors);
-            None
-        }
-    }
+    let check = station.validate();
+    validated(station, check, fields, t, errors)
 }
 
 /// `GET /console/stations/new`
@@ -364,9 +444,7 @@ pub(crate) async fn new_station(
     let fields = station_fields(t, &defaults, true, tariffs);
     form_page(
         &staff,
-        t.ops_new_station.to_owned(),
-        "/console/stations".into(),
-        "/console/stations/new".into(),
+        station_target(t, None),
         fields,
         FieldErrors::default(),
     )
@@ -378,18 +456,15 @@ pub(crate) async fn edit_station(
     staff: Staff,
     Path(id): Path<String>,
 ) -> Result<Response, ConsoleError> {
-    staff.require(Permission::ManageNetwork)?;
     let t = staff.t();
-    let sid = StationId::parse(id.as_str()).map_err(|_| ConsoleError::NotFound)?;
+    let sid = gate(&staff, id, StationId::parse)?;
     let station = state.network.get_station(&sid).await?;
     let tariffs = tariff_options(&state).await?;
     let values = station_values(&station);
     let fields = station_fields(t, &values, false, tariffs);
     form_page(
         &staff,
-        format!("{} {}", t.ops_edit_station, sid),
-        format!("/console/stations/{sid}"),
-        format!("/console/stations/{sid}/edit"),
+        station_target(t, Some(&sid)),
         fields,
         FieldErrors::default(),
     )
@@ -403,10 +478,7 @@ async fn save_station(
     form: &FormData,
 ) -> Result<Response, ConsoleError> {
     let t = staff.t();
-    let guard = match claim_form(&state.nonces, form)? {
-        Proceed::Go(g) => g,
-        Proceed::Repeat(r) => return Ok(r),
-    };
+    let guard = claim_or_return!(&state.nonces, form);
     let tariffs = tariff_options(state).await?;
     let fields = station_fields(
         t,
@@ -414,21 +486,10 @@ async fn save_station(
         existing.is_none(),
         tariffs,
     );
-    let (heading, back, action) = match &existing {
-        Some(id) => (
-            format!("{} {}", t.ops_edit_station, id),
-            format!("/console/stations/{id}"),
-            format!("/console/stations/{id}/edit"),
-        ),
-        None => (
-            t.ops_new_station.to_owned(),
-            "/console/stations".to_owned(),
-            "/console/stations/new".to_owned(),
-        ),
-    };
+    let target = station_target(t, existing.as_ref());
     let mut errors = FieldErrors::default();
     let Some(station) = read_station(form, existing.as_ref(), &fields, t, &mut errors) else {
-        return form_page(staff, heading, back, action, fields, errors);
+        return form_page(staff, target, fields, errors);
     };
     // The tariff must exist; a new id must be free; a retired station stays retired.
     match state.network.tariff_versions(&station.tariff_id).await {
@@ -444,32 +505,24 @@ async fn save_station(
         (Err(e), _) => return Err(e.into()),
     }
     if errors.any() {
-        return form_page(staff, heading, back, action, fields, errors);
+        return form_page(staff, target, fields, errors);
     }
     state.network.put_station(&station).await?;
-    audit::record(
-        state,
-        staff.actor(),
-        if existing.is_some() {
-            "station.update"
-        } else {
-            "station.create"
-        },
-        format!("station:{}", station.id),
-        json!({
-            "name": station.name,
-            "tariff_id": station.tariff_id.as_str(),
-            "status": station.status.as_str(),
-            "via": "console",
-        }),
-    )
-    .await?;
-    let to = format!(
-        "/console/stations/{}?saved=1",
-        url_encode(station.id.as_str())
-    );
-    guard.complete(Some(to.clone()));
-    Ok(redirect(&to))
+    let details = json!({
+        "name": station.name,
+        "tariff_id": station.tariff_id.as_str(),
+        "status": station.status.as_str(),
+        "via": "console",
+    });
+    let id = station.id.as_str();
+    let to = format!("/console/stations/{}?saved=1", url_encode(id));
+    let change = Change {
+        kind: "station",
+        id,
+        created: existing.is_none(),
+        details,
+    };
+    saved(state, staff, guard, change, to).await
 }
 
 /// `POST /console/stations/new`
@@ -491,12 +544,30 @@ pub(crate) async fn update_station(
     form: FormData,
 ) -> Result<Response, ConsoleError> {
     staff.check_csrf(&form)?;
-    staff.require(Permission::ManageNetwork)?;
-    let sid = StationId::parse(id.as_str()).map_err(|_| ConsoleError::NotFound)?;
+    let sid = gate(&staff, id, StationId::parse)?;
     save_station(&state, &staff, Some(sid), &form).await
 }
 
 // ---- chargers ---------------------------------------------------------------------------
+
+fn charger_target(
+    t: &'static Messages,
+    station: &StationId,
+    existing: Option<&ChargerId>,
+) -> Target {
+    match existing {
+        Some(id) => Target {
+            heading: format!("{} {}", t.ops_edit_charger, id),
+            back: format!("/console/chargers/{}", url_encode(id.as_str())),
+            action: format!("/console/chargers/{}/edit", url_encode(id.as_str())),
+        },
+        None => Target {
+            heading: format!("{} · {}", t.ops_new_charger, station),
+            back: format!("/console/stations/{station}"),
+            action: format!("/console/stations/{station}/chargers/new"),
+        },
+    }
+}
 
 fn charger_fields(
     t: &'static Messages,
@@ -546,9 +617,7 @@ fn read_charger(
 ) -> Option<Charger> {
     let v = |n: &str| form.get(n).trim().to_owned();
     let opt = |n: &str| Some(v(n)).filter(|s| !s.is_empty());
-    let mut bad = |e: ValidationError, field: &'static str| {
-        errors.add(field, format!("{}: {}", t.ops_err_invalid_field, e.reason));
-    };
+    let mut bad = |e: ValidationError, field: &'static str| errors.add(field, invalid(t, &e));
     let id = match fixed {
         Some((id, _)) => Some(id.clone()),
         None => ChargerId::parse(v("id")).map_err(|e| bad(e, "id")).ok(),
@@ -582,13 +651,8 @@ fn read_charger(
         registration,
         retired_at: None,
     };
-    match charger.validate() {
-        Ok(()) => Some(charger),
-        Err(e) => {
-            place(&e, fields, &[], t, errors);
-            None
-        }
-    }
+    let check = charger.validate();
+    validated(charger, check, fields, t, errors)
 }
 
 fn charger_values(c: &Charger) -> impl Fn(&str) -> String + '_ {
@@ -621,9 +685,8 @@ pub(crate) async fn new_charger(
     staff: Staff,
     Path(id): Path<String>,
 ) -> Result<Response, ConsoleError> {
-    staff.require(Permission::ManageNetwork)?;
     let t = staff.t();
-    let sid = StationId::parse(id.as_str()).map_err(|_| ConsoleError::NotFound)?;
+    let sid = gate(&staff, id, StationId::parse)?;
     state.network.get_station(&sid).await?;
     let station = sid.to_string();
     let values = |n: &str| match n {
@@ -633,9 +696,7 @@ pub(crate) async fn new_charger(
     };
     form_page(
         &staff,
-        format!("{} · {}", t.ops_new_charger, sid),
-        format!("/console/stations/{sid}"),
-        format!("/console/stations/{sid}/chargers/new"),
+        charger_target(t, &sid, None),
         charger_fields(t, &values, true),
         FieldErrors::default(),
     )
@@ -647,16 +708,13 @@ pub(crate) async fn edit_charger(
     staff: Staff,
     Path(id): Path<String>,
 ) -> Result<Response, ConsoleError> {
-    staff.require(Permission::ManageNetwork)?;
     let t = staff.t();
-    let cid = ChargerId::parse(id.as_str()).map_err(|_| ConsoleError::NotFound)?;
+    let cid = gate(&staff, id, ChargerId::parse)?;
     let view = state.network.get_charger(&cid).await?;
     let values = charger_values(&view.charger);
     form_page(
         &staff,
-        format!("{} {}", t.ops_edit_charger, cid),
-        format!("/console/chargers/{}", url_encode(cid.as_str())),
-        format!("/console/chargers/{}/edit", url_encode(cid.as_str())),
+        charger_target(t, &view.charger.station_id, Some(&cid)),
         charger_fields(t, &values, false),
         FieldErrors::default(),
     )
@@ -670,10 +728,7 @@ async fn save_charger(
     form: &FormData,
 ) -> Result<Response, ConsoleError> {
     let t = staff.t();
-    let guard = match claim_form(&state.nonces, form)? {
-        Proceed::Go(g) => g,
-        Proceed::Repeat(r) => return Ok(r),
-    };
+    let guard = claim_or_return!(&state.nonces, form);
     let st = station.to_string();
     let values = |n: &str| {
         if n == "station_id" {
@@ -683,57 +738,34 @@ async fn save_charger(
         }
     };
     let fields = charger_fields(t, &values, existing.is_none());
-    let (heading, back, action) = match &existing {
-        Some(c) => (
-            format!("{} {}", t.ops_edit_charger, c.id),
-            format!("/console/chargers/{}", url_encode(c.id.as_str())),
-            format!("/console/chargers/{}/edit", url_encode(c.id.as_str())),
-        ),
-        None => (
-            format!("{} · {}", t.ops_new_charger, station),
-            format!("/console/stations/{station}"),
-            format!("/console/stations/{station}/chargers/new"),
-        ),
-    };
+    let target = charger_target(t, &station, existing.as_ref().map(|c| &c.id));
     let mut errors = FieldErrors::default();
     let fixed = existing.as_ref().map(|c| (&c.id, c.registration));
     let Some(charger) = read_charger(form, fixed, &station, &fields, t, &mut errors) else {
-        return form_page(staff, heading, back, action, fields, errors);
+        return form_page(staff, target, fields, errors);
     };
-    if existing.is_none() {
-        match state.network.get_charger(&charger.id).await {
-            Ok(_) => errors.add("id", t.ops_err_id_taken),
-            Err(StoreError::NotFound) => {}
-            Err(e) => return Err(e.into()),
-        }
+    if existing.is_none() && exists(state.network.get_charger(&charger.id).await)? {
+        errors.add("id", t.ops_err_id_taken);
     }
     if errors.any() {
-        return form_page(staff, heading, back, action, fields, errors);
+        return form_page(staff, target, fields, errors);
     }
     state.network.put_charger(&charger, None).await?;
-    audit::record(
-        state,
-        staff.actor(),
-        if existing.is_some() {
-            "charger.update"
-        } else {
-            "charger.create"
-        },
-        format!("charger:{}", charger.id),
-        json!({
-            "station_id": charger.station_id.as_str(),
-            "max_power_kw": charger.max_power_kw.to_string(),
-            "registration": charger.registration.as_str(),
-            "via": "console",
-        }),
-    )
-    .await?;
-    let to = format!(
-        "/console/chargers/{}?saved=1",
-        url_encode(charger.id.as_str())
-    );
-    guard.complete(Some(to.clone()));
-    Ok(redirect(&to))
+    let details = json!({
+        "station_id": charger.station_id.as_str(),
+        "max_power_kw": charger.max_power_kw.to_string(),
+        "registration": charger.registration.as_str(),
+        "via": "console",
+    });
+    let id = charger.id.as_str();
+    let to = format!("/console/chargers/{}?saved=1", url_encode(id));
+    let change = Change {
+        kind: "charger",
+        id,
+        created: existing.is_none(),
+        details,
+    };
+    saved(state, staff, guard, change, to).await
 }
 
 /// `POST /console/stations/{id}/chargers/new`
@@ -744,8 +776,7 @@ pub(crate) async fn create_charger(
     form: FormData,
 ) -> Result<Response, ConsoleError> {
     staff.check_csrf(&form)?;
-    staff.require(Permission::ManageNetwork)?;
-    let sid = StationId::parse(id.as_str()).map_err(|_| ConsoleError::NotFound)?;
+    let sid = gate(&staff, id, StationId::parse)?;
     let station = state.network.get_station(&sid).await?;
     if station.retired_at.is_some() {
         return Err(ConsoleError::NotFound);
@@ -761,8 +792,7 @@ pub(crate) async fn update_charger(
     form: FormData,
 ) -> Result<Response, ConsoleError> {
     staff.check_csrf(&form)?;
-    staff.require(Permission::ManageNetwork)?;
-    let cid = ChargerId::parse(id.as_str()).map_err(|_| ConsoleError::NotFound)?;
+    let cid = gate(&staff, id, ChargerId::parse)?;
     let view = state.network.get_charger(&cid).await?;
     if view.charger.retired_at.is_some() {
         return Err(ConsoleError::NotFound);
@@ -772,6 +802,29 @@ pub(crate) async fn update_charger(
 }
 
 // ---- connectors -------------------------------------------------------------------------
+
+fn connector_target(
+    t: &'static Messages,
+    charger: &ChargerId,
+    existing: Option<&ConnectorId>,
+) -> Target {
+    let c = url_encode(charger.as_str());
+    let (heading, action) = match existing {
+        Some(id) => (
+            format!("{} {}", t.ops_edit_connector, id),
+            format!("/console/connectors/{}/edit", url_encode(id.as_str())),
+        ),
+        None => (
+            format!("{} · {}", t.ops_new_connector, charger),
+            format!("/console/chargers/{c}/connectors/new"),
+        ),
+    };
+    Target {
+        heading,
+        back: format!("/console/chargers/{c}"),
+        action,
+    }
+}
 
 fn connector_fields(
     t: &'static Messages,
@@ -822,9 +875,7 @@ fn read_connector(
     errors: &mut FieldErrors,
 ) -> Option<Connector> {
     let v = |n: &str| form.get(n).trim().to_owned();
-    let mut bad = |e: ValidationError, field: &'static str| {
-        errors.add(field, format!("{}: {}", t.ops_err_invalid_field, e.reason));
-    };
+    let mut bad = |e: ValidationError, field: &'static str| errors.add(field, invalid(t, &e));
     let number = match existing {
         Some(c) => Some(c.number),
         None => match v("number").parse::<u32>() {
@@ -879,13 +930,8 @@ fn read_connector(
         current_a,
         retired_at: None,
     };
-    match connector.validate(charger) {
-        Ok(()) => Some(connector),
-        Err(e) => {
-            place(&e, fields, &[], t, errors);
-            None
-        }
-    }
+    let check = connector.validate(charger);
+    validated(connector, check, fields, t, errors)
 }
 
 fn connector_values(c: &Connector) -> impl Fn(&str) -> String + '_ {
@@ -906,20 +952,16 @@ pub(crate) async fn new_connector(
     staff: Staff,
     Path(id): Path<String>,
 ) -> Result<Response, ConsoleError> {
-    staff.require(Permission::ManageNetwork)?;
     let t = staff.t();
-    let cid = ChargerId::parse(id.as_str()).map_err(|_| ConsoleError::NotFound)?;
+    let cid = gate(&staff, id, ChargerId::parse)?;
     state.network.get_charger(&cid).await?;
     let values = |n: &str| match n {
         "standard" => "gbt_dc".to_owned(),
         _ => String::new(),
     };
-    let c = url_encode(cid.as_str());
     form_page(
         &staff,
-        format!("{} · {}", t.ops_new_connector, cid),
-        format!("/console/chargers/{c}"),
-        format!("/console/chargers/{c}/connectors/new"),
+        connector_target(t, &cid, None),
         connector_fields(t, &values, true),
         FieldErrors::default(),
     )
@@ -931,19 +973,13 @@ pub(crate) async fn edit_connector(
     staff: Staff,
     Path(id): Path<String>,
 ) -> Result<Response, ConsoleError> {
-    staff.require(Permission::ManageNetwork)?;
     let t = staff.t();
-    let kid = ConnectorId::parse(id.as_str()).map_err(|_| ConsoleError::NotFound)?;
+    let kid = gate(&staff, id, ConnectorId::parse)?;
     let view = state.network.get_connector(&kid).await?;
     let values = connector_values(&view.connector);
     form_page(
         &staff,
-        format!("{} {}", t.ops_edit_connector, kid),
-        format!(
-            "/console/chargers/{}",
-            url_encode(view.connector.charger_id.as_str())
-        ),
-        format!("/console/connectors/{}/edit", url_encode(kid.as_str())),
+        connector_target(t, &view.connector.charger_id, Some(&kid)),
         connector_fields(t, &values, false),
         FieldErrors::default(),
     )
@@ -957,69 +993,49 @@ async fn save_connector(
     form: &FormData,
 ) -> Result<Response, ConsoleError> {
     let t = staff.t();
-    let guard = match claim_form(&state.nonces, form)? {
-        Proceed::Go(g) => g,
-        Proceed::Repeat(r) => return Ok(r),
-    };
+    let guard = claim_or_return!(&state.nonces, form);
     let values = |n: &str| form.get(n).to_owned();
     let fields = connector_fields(t, &values, existing.is_none());
-    let c = url_encode(charger.id.as_str());
-    let (heading, action) = match &existing {
-        Some(k) => (
-            format!("{} {}", t.ops_edit_connector, k.id),
-            format!("/console/connectors/{}/edit", url_encode(k.id.as_str())),
-        ),
-        None => (
-            format!("{} · {}", t.ops_new_connector, charger.id),
-            format!("/console/chargers/{c}/connectors/new"),
-        ),
-    };
-    let back = format!("/console/chargers/{c}");
+    let target = connector_target(t, &charger.id, existing.as_ref().map(|k| &k.id));
+    let back = target.back.clone();
     let mut errors = FieldErrors::default();
     let Some(connector) =
         read_connector(form, existing.as_ref(), &charger, &fields, t, &mut errors)
     else {
-        return form_page(staff, heading, back, action, fields, errors);
+        return form_page(staff, target, fields, errors);
     };
     if existing.is_none() {
-        match state.network.get_connector(&connector.id).await {
-            Ok(_) => errors.add("id", t.ops_err_id_taken),
-            Err(StoreError::NotFound) => {}
-            Err(e) => return Err(e.into()),
+        if exists(state.network.get_connector(&connector.id).await)? {
+            errors.add("id", t.ops_err_id_taken);
         }
         if errors.any() {
-            return form_page(staff, heading, back, action, fields, errors);
+            return form_page(staff, target, fields, errors);
         }
     }
     match state.network.put_connector(&connector).await {
         Ok(()) => {}
         Err(StoreError::Conflict { .. }) => {
             errors.add("number", t.ops_err_number_taken);
-            return form_page(staff, heading, back, action, fields, errors);
+            return form_page(staff, target, fields, errors);
         }
         Err(e) => return Err(e.into()),
     }
-    audit::record(
-        state,
-        staff.actor(),
-        if existing.is_some() {
-            "connector.update"
-        } else {
-            "connector.create"
-        },
-        format!("connector:{}", connector.id),
-        json!({
-            "charger_id": connector.charger_id.as_str(),
-            "number": connector.number.get(),
-            "standard": connector.standard.as_str(),
-            "max_power_kw": connector.max_power_kw.to_string(),
-            "via": "console",
-        }),
-    )
-    .await?;
+    let details = json!({
+        "charger_id": connector.charger_id.as_str(),
+        "number": connector.number.get(),
+        "standard": connector.standard.as_str(),
+        "max_power_kw": connector.max_power_kw.to_string(),
+        "via": "console",
+    });
     let to = format!("{back}?saved=1");
-    guard.complete(Some(to.clone()));
-    Ok(redirect(&to))
+    let id = connector.id.as_str();
+    let change = Change {
+        kind: "connector",
+        id,
+        created: existing.is_none(),
+        details,
+    };
+    saved(state, staff, guard, change, to).await
 }
 
 /// `POST /console/chargers/{id}/connectors/new`
@@ -1030,8 +1046,7 @@ pub(crate) async fn create_connector(
     form: FormData,
 ) -> Result<Response, ConsoleError> {
     staff.check_csrf(&form)?;
-    staff.require(Permission::ManageNetwork)?;
-    let cid = ChargerId::parse(id.as_str()).map_err(|_| ConsoleError::NotFound)?;
+    let cid = gate(&staff, id, ChargerId::parse)?;
     let view = state.network.get_charger(&cid).await?;
     if view.charger.retired_at.is_some() {
         return Err(ConsoleError::NotFound);
@@ -1047,8 +1062,7 @@ pub(crate) async fn update_connector(
     form: FormData,
 ) -> Result<Response, ConsoleError> {
     staff.check_csrf(&form)?;
-    staff.require(Permission::ManageNetwork)?;
-    let kid = ConnectorId::parse(id.as_str()).map_err(|_| ConsoleError::NotFound)?;
+    let kid = gate(&staff, id, ConnectorId::parse)?;
     let view = state.network.get_connector(&kid).await?;
     if view.connector.retired_at.is_some() {
         return Err(ConsoleError::NotFound);

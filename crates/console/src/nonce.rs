@@ -122,6 +122,19 @@ pub(crate) fn claim_form(
     })
 }
 
+/// [`claim_form`] in a handler: the guard when the form is fresh; on a repeat the handler
+/// returns at once with the answer to it (the page the first submission led to, or the
+/// "already submitted" page).
+macro_rules! claim_or_return {
+    ($nonces:expr, $form:expr) => {
+        match $crate::nonce::claim_form($nonces, $form)? {
+            $crate::nonce::Proceed::Go(guard) => guard,
+            $crate::nonce::Proceed::Repeat(answer) => return Ok(answer),
+        }
+    };
+}
+pub(crate) use claim_or_return;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -36,9 +36,9 @@ use crate::error::ConsoleError;
 use crate::form::{FieldErrors, FormData};
 use crate::i18n::Messages;
 use crate::nav::{Permission, Screen};
-use crate::nonce::{Proceed, claim_form};
+use crate::nonce::claim_or_return;
 use crate::page::{Chrome, fmt_opt_time, fmt_time, render, url_encode};
-use crate::views::{core_error, form_error, reason};
+use crate::views::{Fact, core_error, form_error, reason};
 
 /// Deliveries shown per endpoint on a partner's page.
 const LOG_SIZE: u32 = 20;
@@ -196,11 +196,6 @@ pub(crate) async fn list(
     )
 }
 
-struct Fact {
-    label: &'static str,
-    value: String,
-}
-
 struct SecretView {
     id: String,
     created_at: String,
@@ -293,29 +288,20 @@ fn contract_facts(c: &Contract, t: &'static Messages) -> Vec<Fact> {
             .join(", "),
     };
     vec![
-        Fact {
-            label: t.contract_stations,
-            value: scope,
-        },
-        Fact {
-            label: t.contract_revenue_share,
-            value: share_summary(c.revenue_share, t),
-        },
-        Fact {
-            label: t.contract_rate_limit,
-            value: format!(
+        Fact::new(t.contract_stations, scope),
+        Fact::new(t.contract_revenue_share, share_summary(c.revenue_share, t)),
+        Fact::new(
+            t.contract_rate_limit,
+            format!(
                 "{}/s ({} {})",
                 c.rate_limit.requests_per_second, t.contract_burst, c.rate_limit.burst
             ),
-        },
-        Fact {
-            label: t.contract_cycle,
-            value: cycle_label(c.settlement_cycle, t).to_owned(),
-        },
-        Fact {
-            label: t.contract_scopes,
-            value: c.scopes.to_string(),
-        },
+        ),
+        Fact::new(
+            t.contract_cycle,
+            cycle_label(c.settlement_cycle, t).to_owned(),
+        ),
+        Fact::new(t.contract_scopes, c.scopes.to_string()),
     ]
 }
 
@@ -468,40 +454,18 @@ async fn detail_page(
         })
         .collect();
     let mut facts = vec![
-        Fact {
-            label: t.ops_partner_id,
-            value: p.id.to_string(),
-        },
-        Fact {
-            label: t.ops_email,
-            value: p.email.as_str().to_owned(),
-        },
-        Fact {
-            label: t.ops_created,
-            value: fmt_time(state, p.created_at),
-        },
-        Fact {
-            label: t.ops_application,
-            value: p.application_id.clone(),
-        },
+        Fact::new(t.ops_partner_id, p.id.to_string()),
+        Fact::new(t.ops_email, p.email.as_str().to_owned()),
+        Fact::new(t.ops_created, fmt_time(state, p.created_at)),
+        Fact::new(t.ops_application, p.application_id.clone()),
     ];
     if let Some(at) = p.suspended_at {
-        facts.push(Fact {
-            label: t.ops_suspended_at,
-            value: fmt_time(state, at),
-        });
+        facts.push(Fact::new(t.ops_suspended_at, fmt_time(state, at)));
     }
     if let Some(r) = &p.suspension_reason {
-        facts.push(Fact {
-            label: t.ops_suspension_reason,
-            value: r.clone(),
-        });
+        facts.push(Fact::new(t.ops_suspension_reason, r.clone()));
     }
-    let status = if errors.any() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = errors.status();
     let path = format!("/console/partners/{}", p.id);
     render(
         status,
@@ -589,10 +553,7 @@ async fn change_status(
     let t = staff.t();
     let pid = partner_id(id)?;
     let p = partners.partner(&pid).await.map_err(core_error)?;
-    let guard = match claim_form(&state.nonces, form)? {
-        Proceed::Go(g) => g,
-        Proceed::Repeat(r) => return Ok(r),
-    };
+    let guard = claim_or_return!(&state.nonces, form);
     let mut errors = FieldErrors::default();
     let Some(why) = reason(form.get("reason"), t, &mut errors) else {
         return detail_page(
@@ -675,10 +636,7 @@ pub(crate) async fn retry(
     let delivery: i64 = delivery.parse().map_err(|_| ConsoleError::NotFound)?;
     let environment = Environment::parse(form.get("environment"))
         .ok_or_else(|| ConsoleError::BadRequest("unknown environment".into()))?;
-    let guard = match claim_form(&state.nonces, &form)? {
-        Proceed::Go(g) => g,
-        Proceed::Repeat(r) => return Ok(r),
-    };
+    let guard = claim_or_return!(&state.nonces, &form);
     let feed = FeedKey {
         partner_id: pid.clone(),
         environment,

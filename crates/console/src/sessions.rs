@@ -13,7 +13,6 @@ use openpile_core::charging::Measurement;
 use openpile_core::error::StoreError;
 use openpile_core::ids::{PartnerId, SessionId, StationId};
 use openpile_core::ops::{SessionFilter, SessionSummary};
-use openpile_core::page::PageRequest;
 use openpile_core::session::SessionState;
 use rust_decimal::prelude::ToPrimitive as _;
 use serde::Deserialize;
@@ -25,8 +24,11 @@ use crate::error::ConsoleError;
 use crate::form::FieldErrors;
 use crate::i18n::Messages;
 use crate::nav::{Permission, Screen};
-use crate::page::{Chrome, fmt_opt_time, fmt_time, render, url_encode};
-use crate::views::{Choice, cny, date_range, kwh, partner_choices, session_state, station_choices};
+use crate::page::{Chrome, fmt_opt_time, fmt_time, render};
+use crate::views::{
+    Choice, Fact, all_and, cny, date_range, kwh, next_href, page_after, partner_choices, picked,
+    session_state, station_choices,
+};
 
 const PAGE_SIZE: u32 = 50;
 
@@ -48,7 +50,7 @@ pub(crate) struct ListQuery {
 
 impl ListQuery {
     /// The filter part of the query string (without the cursor), for the next page's link.
-    fn filter_query(&self) -> String {
+    fn filters(&self) -> [(&'static str, &str); 5] {
         [
             ("state", &self.state),
             ("partner", &self.partner),
@@ -56,11 +58,6 @@ impl ListQuery {
             ("from", &self.from),
             ("to", &self.to),
         ]
-        .iter()
-        .filter(|(_, v)| !v.is_empty())
-        .map(|(k, v)| format!("{k}={}", url_encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
     }
 }
 
@@ -117,28 +114,22 @@ pub(crate) async fn list(
     let ops = state.ops()?;
     let t = staff.t();
     let mut errors = FieldErrors::default();
-    let session_state_filter = match q.state.as_str() {
-        "" => None,
-        s => {
-            let parsed = SessionState::parse(s);
-            if parsed.is_none() {
-                errors.add("state", t.ops_err_choice);
-            }
-            parsed
-        }
-    };
-    let partner = match q.partner.as_str() {
-        "" => None,
-        p => PartnerId::parse(p)
-            .map_err(|_| errors.add("partner", t.ops_err_choice))
-            .ok(),
-    };
-    let station = match q.station.as_str() {
-        "" => None,
-        s => StationId::parse(s)
-            .map_err(|_| errors.add("station", t.ops_err_choice))
-            .ok(),
-    };
+    let choice = t.ops_err_choice;
+    let session_state_filter = picked(&q.state, "state", choice, SessionState::parse, &mut errors);
+    let partner = picked(
+        &q.partner,
+        "partner",
+        choice,
+        |p| PartnerId::parse(p).ok(),
+        &mut errors,
+    );
+    let station = picked(
+        &q.station,
+        "station",
+        choice,
+        |s| StationId::parse(s).ok(),
+        &mut errors,
+    );
     let (from, to) = date_range(&state, &q.from, &q.to, t, &mut errors);
     let (rows, next) = if errors.any() {
         (Vec::new(), None)
@@ -151,37 +142,21 @@ pub(crate) async fn list(
                 station_id: station,
                 from,
                 to,
-                page: PageRequest {
-                    limit: PAGE_SIZE,
-                    after: Some(q.after.clone()).filter(|a| !a.is_empty()),
-                },
+                page: page_after(PAGE_SIZE, &q.after),
             })
             .await?;
         let rows = page.items.iter().map(|s| row(&state, s, t)).collect();
-        let next = page.next.map(|n| {
-            let f = q.filter_query();
-            if f.is_empty() {
-                format!("?after={}", url_encode(&n))
-            } else {
-                format!("?{f}&after={}", url_encode(&n))
-            }
-        });
+        let next = next_href("", &q.filters(), page.next.as_deref());
         (rows, next)
     };
-    let states = std::iter::once(Choice::new("", t.ops_all, &q.state))
-        .chain(
-            SessionState::ALL
-                .into_iter()
-                .map(|s| Choice::new(s.as_str(), session_state(s, t), &q.state)),
-        )
-        .collect();
+    let states = all_and(
+        t,
+        &q.state,
+        SessionState::ALL.map(|s| (s.as_str(), session_state(s, t))),
+    );
     let partners = partner_choices(&state, &q.partner, t).await?;
     let stations = station_choices(&state, &q.station, t).await?;
-    let status = if errors.any() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = errors.status();
     render(
         status,
         &ListPage {
@@ -206,11 +181,6 @@ struct Step {
     kind: &'static str,
     kind_label: &'static str,
     text: String,
-}
-
-struct Fact {
-    label: &'static str,
-    value: String,
 }
 
 struct CostLineView {
@@ -419,61 +389,37 @@ pub(crate) async fn detail(
     let power_chart = chart(&power_points, t.ops_chart_power, "kW");
 
     let mut facts = vec![
-        Fact {
-            label: t.ops_partner,
-            value: match (&s.partner_name, &s.partner_id) {
+        Fact::new(
+            t.ops_partner,
+            match (&s.partner_name, &s.partner_id) {
                 (Some(n), Some(p)) => format!("{n} ({p})"),
                 _ => t.ops_local_session.to_owned(),
             },
-        },
-        Fact {
-            label: t.ops_order,
-            value: s.partner_order_id.clone().unwrap_or_default(),
-        },
-        Fact {
-            label: t.station,
-            value: s.station_id.to_string(),
-        },
-        Fact {
-            label: t.ops_connector,
-            value: format!("{} ({})", s.connector_id, s.charger_id),
-        },
-        Fact {
-            label: t.ops_started,
-            value: fmt_opt_time(&state, s.started_at, t),
-        },
-        Fact {
-            label: t.ops_stopped,
-            value: fmt_opt_time(&state, s.stopped_at, t),
-        },
-        Fact {
-            label: t.ops_energy,
-            value: format!("{} kWh", kwh(s.energy)),
-        },
+        ),
+        Fact::new(t.ops_order, s.partner_order_id.clone().unwrap_or_default()),
+        Fact::new(t.station, s.station_id.to_string()),
+        Fact::new(
+            t.ops_connector,
+            format!("{} ({})", s.connector_id, s.charger_id),
+        ),
+        Fact::new(t.ops_started, fmt_opt_time(&state, s.started_at, t)),
+        Fact::new(t.ops_stopped, fmt_opt_time(&state, s.stopped_at, t)),
+        Fact::new(t.ops_energy, format!("{} kWh", kwh(s.energy))),
     ];
     if let Some(p) = s.power {
-        facts.push(Fact {
-            label: t.ops_power,
-            value: format!("{:.1} kW", p.0 as f64 / 1000.0),
-        });
+        facts.push(Fact::new(
+            t.ops_power,
+            format!("{:.1} kW", p.0 as f64 / 1000.0),
+        ));
     }
     if let Some(soc) = s.soc_percent {
-        facts.push(Fact {
-            label: t.ops_soc,
-            value: format!("{soc}%"),
-        });
+        facts.push(Fact::new(t.ops_soc, format!("{soc}%")));
     }
     if let Some(r) = &s.stop_reason {
-        facts.push(Fact {
-            label: t.ops_stop_reason,
-            value: r.clone(),
-        });
+        facts.push(Fact::new(t.ops_stop_reason, r.clone()));
     }
     if let Some(r) = &s.review_reason {
-        facts.push(Fact {
-            label: t.ops_review,
-            value: r.clone(),
-        });
+        facts.push(Fact::new(t.ops_review, r.clone()));
     }
     let lines = s.cost.as_ref().map_or_else(Vec::new, |c| {
         c.lines

@@ -28,10 +28,11 @@ use crate::error::ConsoleError;
 use crate::form::{FieldErrors, FormData};
 use crate::i18n::Messages;
 use crate::nav::{Permission, Screen};
-use crate::nonce::{Proceed, claim_form};
+use crate::nonce::claim_or_return;
 use crate::page::{Chrome, fmt_opt_time, fmt_time, render, url_encode};
 use crate::views::{
-    Choice, cny, core_error, form_error, kwh, partner_choices, positive_amount, reason,
+    Choice, Fact, all_and, cny, core_error, form_error, kwh, next_href, page_after,
+    partner_choices, picked, positive_amount, reason,
 };
 
 const PAGE_SIZE: u32 = 50;
@@ -112,22 +113,20 @@ pub(crate) async fn list(
     let t = staff.t();
     let mut errors = FieldErrors::default();
     let filter = StatementFilter {
-        partner_id: match q.partner.as_str() {
-            "" => None,
-            p => PartnerId::parse(p)
-                .map_err(|_| errors.add("partner", t.ops_err_choice))
-                .ok(),
-        },
-        state: match q.state.as_str() {
-            "" => None,
-            s => {
-                let parsed = StatementState::parse(s);
-                if parsed.is_none() {
-                    errors.add("state", t.ops_err_choice);
-                }
-                parsed
-            }
-        },
+        partner_id: picked(
+            &q.partner,
+            "partner",
+            t.ops_err_choice,
+            |p| PartnerId::parse(p).ok(),
+            &mut errors,
+        ),
+        state: picked(
+            &q.state,
+            "state",
+            t.ops_err_choice,
+            StatementState::parse,
+            &mut errors,
+        ),
     };
     let partners = partner_choices(&state, &q.partner, t).await?;
     let names: std::collections::HashMap<String, String> = partners
@@ -137,10 +136,7 @@ pub(crate) async fn list(
     let (rows, next) = if errors.any() {
         (Vec::new(), None)
     } else {
-        let page = PageRequest {
-            limit: PAGE_SIZE,
-            after: Some(q.after.clone()).filter(|a| !a.is_empty()),
-        };
+        let page = page_after(PAGE_SIZE, &q.after);
         let found = services
             .settlement
             .list_statements(&filter, &page)
@@ -164,29 +160,16 @@ pub(crate) async fn list(
                 due: cny(s.totals.due_to_operator),
             })
             .collect();
-        let mut query: Vec<String> = [("partner", &q.partner), ("state", &q.state)]
-            .iter()
-            .filter(|(_, v)| !v.is_empty())
-            .map(|(k, v)| format!("{k}={}", url_encode(v)))
-            .collect();
-        let next = found.next.map(|n| {
-            query.push(format!("after={}", url_encode(&n)));
-            format!("?{}", query.join("&"))
-        });
+        let filters = [("partner", &*q.partner), ("state", &q.state)];
+        let next = next_href("", &filters, found.next.as_deref());
         (rows, next)
     };
-    let states = std::iter::once(Choice::new("", t.ops_all, &q.state))
-        .chain(
-            StatementState::ALL
-                .into_iter()
-                .map(|s| Choice::new(s.as_str(), state_label(s, t), &q.state)),
-        )
-        .collect();
-    let status = if errors.any() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let states = all_and(
+        t,
+        &q.state,
+        StatementState::ALL.map(|s| (s.as_str(), state_label(s, t))),
+    );
+    let status = errors.status();
     render(
         status,
         &ListPage {
@@ -202,9 +185,14 @@ pub(crate) async fn list(
     )
 }
 
-struct Fact {
-    label: &'static str,
-    value: String,
+/// What a refused form typed, for the line it belongs to (`mine`); every other line shows
+/// its form empty.
+fn take_if<T: Default>(mine: bool, typed: &mut T) -> T {
+    if mine {
+        std::mem::take(typed)
+    } else {
+        T::default()
+    }
 }
 
 struct LineView {
@@ -395,26 +383,10 @@ async fn detail_page(
                     && st.state == StatementState::Disputed
                     && it.category != Category::Matched
                     && i.resolution.is_none(),
-                kind: if mine {
-                    std::mem::take(&mut refused.kind)
-                } else {
-                    String::new()
-                },
-                amount: if mine {
-                    std::mem::take(&mut refused.amount)
-                } else {
-                    String::new()
-                },
-                reason: if mine {
-                    std::mem::take(&mut refused.reason)
-                } else {
-                    String::new()
-                },
-                errors: if mine {
-                    std::mem::take(&mut refused.errors)
-                } else {
-                    FieldErrors::default()
-                },
+                kind: take_if(mine, &mut refused.kind),
+                amount: take_if(mine, &mut refused.amount),
+                reason: take_if(mine, &mut refused.reason),
+                errors: take_if(mine, &mut refused.errors),
             }
         })
         .collect();
@@ -468,25 +440,16 @@ async fn detail_page(
 fn facts(state: &ConsoleState, st: &Statement, t: &'static Messages) -> Vec<Fact> {
     let x = &st.totals;
     let mut f = vec![
-        Fact {
-            label: t.ops_partner,
-            value: st.partner_id.to_string(),
-        },
-        Fact {
-            label: t.ops_period,
-            value: format!("{} ({})", st.period, st.time_zone),
-        },
-        Fact {
-            label: t.ops_sessions_credits,
-            value: format!("{} / {}", x.sessions, x.credits),
-        },
-        Fact {
-            label: t.ops_energy,
-            value: format!("{} kWh", kwh(x.energy)),
-        },
-        Fact {
-            label: t.ops_fees,
-            value: format!(
+        Fact::new(t.ops_partner, st.partner_id.to_string()),
+        Fact::new(t.ops_period, format!("{} ({})", st.period, st.time_zone)),
+        Fact::new(
+            t.ops_sessions_credits,
+            format!("{} / {}", x.sessions, x.credits),
+        ),
+        Fact::new(t.ops_energy, format!("{} kWh", kwh(x.energy))),
+        Fact::new(
+            t.ops_fees,
+            format!(
                 "{} {} · {} {} · {} {}",
                 t.ops_electricity_fee,
                 cny(x.electricity_fee),
@@ -495,37 +458,16 @@ fn facts(state: &ConsoleState, st: &Statement, t: &'static Messages) -> Vec<Fact
                 t.ops_idle_fee,
                 cny(x.idle_fee)
             ),
-        },
-        Fact {
-            label: t.ops_total,
-            value: format!("{} CNY", cny(x.total)),
-        },
-        Fact {
-            label: t.ops_commission,
-            value: format!("{} CNY", cny(x.commission)),
-        },
-        Fact {
-            label: t.ops_due,
-            value: format!("{} CNY", cny(x.due_to_operator)),
-        },
-        Fact {
-            label: t.ops_closed,
-            value: fmt_opt_time(state, st.closed_at, t),
-        },
-        Fact {
-            label: t.ops_confirmed,
-            value: fmt_opt_time(state, st.confirmed_at, t),
-        },
-        Fact {
-            label: t.ops_settled,
-            value: fmt_opt_time(state, st.settled_at, t),
-        },
+        ),
+        Fact::new(t.ops_total, format!("{} CNY", cny(x.total))),
+        Fact::new(t.ops_commission, format!("{} CNY", cny(x.commission))),
+        Fact::new(t.ops_due, format!("{} CNY", cny(x.due_to_operator))),
+        Fact::new(t.ops_closed, fmt_opt_time(state, st.closed_at, t)),
+        Fact::new(t.ops_confirmed, fmt_opt_time(state, st.confirmed_at, t)),
+        Fact::new(t.ops_settled, fmt_opt_time(state, st.settled_at, t)),
     ];
     if let Some(r) = &st.payment_reference {
-        f.push(Fact {
-            label: t.ops_payment_reference,
-            value: r.clone(),
-        });
+        f.push(Fact::new(t.ops_payment_reference, r.clone()));
     }
     f
 }
@@ -586,10 +528,7 @@ pub(crate) async fn resolve(
         .get("seq")
         .parse()
         .map_err(|_| ConsoleError::BadRequest("seq must be a number".into()))?;
-    let guard = match claim_form(&state.nonces, &form)? {
-        Proceed::Go(g) => g,
-        Proceed::Repeat(r) => return Ok(r),
-    };
+    let guard = claim_or_return!(&state.nonces, &form);
     let mut errors = FieldErrors::default();
     let kind = ResolutionKind::parse(form.get("resolution"));
     if kind.is_none() {
@@ -644,10 +583,7 @@ pub(crate) async fn confirm(
     staff.check_csrf(&form)?;
     staff.require(Permission::ManageStatements)?;
     let services = state.services()?;
-    let guard = match claim_form(&state.nonces, &form)? {
-        Proceed::Go(g) => g,
-        Proceed::Repeat(r) => return Ok(r),
-    };
+    let guard = claim_or_return!(&state.nonces, &form);
     match services.settlement.confirm(&staff.operator.id, &id).await {
         Ok(st) => {
             let to = done(st.id.as_str(), "confirmed");
@@ -677,10 +613,7 @@ pub(crate) async fn settle(
     staff.require(Permission::ManageStatements)?;
     let services = state.services()?;
     let t = staff.t();
-    let guard = match claim_form(&state.nonces, &form)? {
-        Proceed::Go(g) => g,
-        Proceed::Repeat(r) => return Ok(r),
-    };
+    let guard = claim_or_return!(&state.nonces, &form);
     let reference = form.get("payment_reference").trim().to_owned();
     let mut errors = FieldErrors::default();
     if reference.is_empty() {

@@ -27,7 +27,7 @@ use crate::error::ConsoleError;
 use crate::form::{FieldErrors, FormData};
 use crate::i18n::{Messages, fill, fill_all};
 use crate::nav::{Permission, Screen};
-use crate::nonce::{Proceed, claim_form};
+use crate::nonce::claim_or_return;
 use crate::page::{Chrome, fmt_time, render};
 
 const TARIFF_CONSTRAINT: &str = "tariffs_id_version_key";
@@ -561,11 +561,7 @@ fn form_page(
             label: t.period(p),
         })
         .collect();
-    let status = if errors.any() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = errors.status();
     render(
         status,
         &FormPage {
@@ -711,10 +707,7 @@ async fn save(
         draft.rows.resize_with(rows.min(MAX_ROWS), Row::default);
         return form_page(state, staff, target, draft, FieldErrors::default());
     }
-    let guard = match claim_form(&state.nonces, form)? {
-        Proceed::Go(g) => g,
-        Proceed::Repeat(r) => return Ok(r),
-    };
+    let guard = claim_or_return!(&state.nonces, form);
     let tariff = match check(state, &mut draft, target, t) {
         Ok(tariff) => tariff,
         Err(errors) => {

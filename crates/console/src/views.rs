@@ -14,6 +14,7 @@ use crate::ConsoleState;
 use crate::error::ConsoleError;
 use crate::form::FieldErrors;
 use crate::i18n::Messages;
+use crate::page::url_encode;
 
 /// Energy in kWh with three decimals (one Wh).
 pub(crate) fn kwh(wh: Wh) -> String {
@@ -86,6 +87,66 @@ pub(crate) fn date_range(
     )
 }
 
+/// A page of a list: `after` is the cursor of the "next" link followed, empty on the first
+/// page.
+pub(crate) fn page_after(limit: u32, after: &str) -> PageRequest {
+    PageRequest {
+        limit,
+        after: Some(after.to_owned()).filter(|a| !a.is_empty()),
+    }
+}
+
+/// A list's "next page" link: `base` with the filters kept (empty ones left out) and
+/// `after` set; no link when there is no next page.
+pub(crate) fn next_href(
+    base: &str,
+    params: &[(&str, &str)],
+    after: Option<&str>,
+) -> Option<String> {
+    let after = after?;
+    let mut q: Vec<String> = params
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k}={}", url_encode(v)))
+        .collect();
+    q.push(format!("after={}", url_encode(after)));
+    Some(format!("{base}?{}", q.join("&")))
+}
+
+/// A filter picked from a list: empty is "all" (`None`); a value `parse` does not know puts
+/// `message` on `field` (the list only offers known values, so it was typed or stale).
+pub(crate) fn picked<T>(
+    value: &str,
+    field: &str,
+    message: &'static str,
+    parse: impl FnOnce(&str) -> Option<T>,
+    errors: &mut FieldErrors,
+) -> Option<T> {
+    if value.is_empty() {
+        return None;
+    }
+    let parsed = parse(value);
+    if parsed.is_none() {
+        errors.add(field, message);
+    }
+    parsed
+}
+
+/// One labelled value of a detail page (a session, a CDR, a statement, a partner).
+pub(crate) struct Fact {
+    pub(crate) label: &'static str,
+    pub(crate) value: String,
+}
+
+impl Fact {
+    pub(crate) fn new(label: &'static str, value: impl Into<String>) -> Self {
+        Self {
+            label,
+            value: value.into(),
+        }
+    }
+}
+
 /// One option of a filter's `<select>`.
 pub(crate) struct Choice {
     pub(crate) value: String,
@@ -104,25 +165,43 @@ impl Choice {
     }
 }
 
+/// A filter's choices: "all" (the empty value) first, then `(value, label)` in order;
+/// `current` is selected.
+pub(crate) fn all_and<V, L>(
+    t: &'static Messages,
+    current: &str,
+    options: impl IntoIterator<Item = (V, L)>,
+) -> Vec<Choice>
+where
+    V: Into<String>,
+    L: Into<String>,
+{
+    std::iter::once(Choice::new("", t.ops_all, current))
+        .chain(options.into_iter().map(|(v, l)| Choice::new(v, l, current)))
+        .collect()
+}
+
 /// Every partner as a filter choice (id → name), with "all" first.
 pub(crate) async fn partner_choices(
     state: &ConsoleState,
     current: &str,
     t: &'static Messages,
 ) -> Result<Vec<Choice>, ConsoleError> {
-    let mut out = vec![Choice::new("", t.ops_all, current)];
-    if let Ok(partners) = state.partners() {
-        let page = partners
-            .list_partners(&PageRequest::first(PageRequest::MAX_LIMIT))
-            .await
-            .map_err(core_error)?;
-        out.extend(
-            page.items
-                .into_iter()
-                .map(|p| Choice::new(p.id.as_str(), p.name, current)),
-        );
-    }
-    Ok(out)
+    let partners = match state.partners() {
+        Ok(partners) => {
+            partners
+                .list_partners(&PageRequest::first(PageRequest::MAX_LIMIT))
+                .await
+                .map_err(core_error)?
+                .items
+        }
+        Err(_) => Vec::new(),
+    };
+    Ok(all_and(
+        t,
+        current,
+        partners.into_iter().map(|p| (p.id.to_string(), p.name)),
+    ))
 }
 
 /// Every station as a filter choice, with "all" first.
@@ -131,14 +210,14 @@ pub(crate) async fn station_choices(
     current: &str,
     t: &'static Messages,
 ) -> Result<Vec<Choice>, ConsoleError> {
-    let mut out = vec![Choice::new("", t.ops_all, current)];
-    out.extend(
-        crate::network::all_stations(state)
-            .await?
+    let stations = crate::network::all_stations(state).await?;
+    Ok(all_and(
+        t,
+        current,
+        stations
             .into_iter()
-            .map(|s| Choice::new(s.id.as_str(), format!("{} · {}", s.id, s.name), current)),
-    );
-    Ok(out)
+            .map(|s| (s.id.to_string(), format!("{} · {}", s.id, s.name))),
+    ))
 }
 
 /// The words for a session state.
@@ -256,6 +335,39 @@ mod tests {
         let mut e = FieldErrors::default();
         assert_eq!(positive_amount("amount", "-3", &EN, &mut e), None);
         assert_eq!(e.get("amount"), Some(EN.ops_err_amount_positive));
+    }
+
+    #[test]
+    fn next_links_keep_the_filters_that_are_set() {
+        let filters = [("partner", "p 1"), ("state", ""), ("from", "2026-01-01")];
+        assert_eq!(
+            next_href("", &filters, Some("c 9")).as_deref(),
+            Some("?partner=p%201&from=2026-01-01&after=c%209")
+        );
+        assert_eq!(
+            next_href("/portal/cdrs", &[("from", "")], Some("x")).as_deref(),
+            Some("/portal/cdrs?after=x")
+        );
+        assert_eq!(next_href("", &filters, None), None);
+        assert_eq!(page_after(25, "").after, None);
+        assert_eq!(page_after(25, "c9").after.as_deref(), Some("c9"));
+    }
+
+    #[test]
+    fn a_filter_choice_is_all_known_or_an_error() {
+        let parse = |s: &str| (s == "ok").then_some(1);
+        let mut e = FieldErrors::default();
+        assert_eq!(picked("", "state", EN.ops_err_choice, parse, &mut e), None);
+        assert_eq!(
+            picked("ok", "state", EN.ops_err_choice, parse, &mut e),
+            Some(1)
+        );
+        assert!(!e.any());
+        assert_eq!(
+            picked("no", "state", EN.ops_err_choice, parse, &mut e),
+            None
+        );
+        assert_eq!(e.get("state"), Some(EN.ops_err_choice));
     }
 
     #[test]

@@ -384,6 +384,10 @@ pub struct MeterRecorded {
     /// The samples were attached to a transaction we know (of this charger).
     pub linked: bool,
     pub stored: usize,
+    /// A session is linked to that transaction, as the store saw it in the transaction that
+    /// recorded the samples (false when not `linked`). Lets the sessions service skip its own
+    /// look-up for the many transactions no session owns (those started with local tags).
+    pub session_linked: bool,
 }
 
 /// A StopTransaction as the charger sent it.

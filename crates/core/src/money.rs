@@ -15,11 +15,22 @@ pub const CURRENCY: &str = "CNY";
 
 /// An amount of CNY. May carry more than two decimals while a computation runs; call
 /// [`Money::round`] once, where an amount is billed.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Deserialize)]
 #[serde(transparent)]
 pub struct Money(Decimal);
+
+/// Written with at least two decimals (`"0.50"`, not `"0.5"`), whatever scale arithmetic or
+/// storage left the value with: partners compare amounts as text, and every face must show one
+/// amount the same way.
+impl Serialize for Money {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut d = self.0;
+        if d.scale() < 2 {
+            d.rescale(2);
+        }
+        Serialize::serialize(&d, s)
+    }
+}
 
 impl Money {
     pub const ZERO: Money = Money(Decimal::ZERO);
@@ -167,6 +178,22 @@ mod tests {
 
     fn d(s: &str) -> Decimal {
         Decimal::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn amounts_are_written_with_at_least_two_decimals() {
+        for (input, json) in [
+            ("0.5", "\"0.50\""),
+            ("2", "\"2.00\""),
+            ("-1", "\"-1.00\""),
+            ("1.25", "\"1.25\""),
+            ("0.125", "\"0.125\""),
+        ] {
+            let written = serde_json::to_string(&Money::new(d(input))).unwrap();
+            assert_eq!(written, json, "{input}");
+            let back: Money = serde_json::from_str(&written).unwrap();
+            assert_eq!(back, Money::new(d(input)));
+        }
     }
 
     #[test]

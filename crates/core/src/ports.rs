@@ -153,6 +153,10 @@ pub struct ConnectorStatusChanged {
     pub station_id: StationId,
     pub previous: ConnectorStatus,
     pub state: ConnectorState,
+    /// Whether an active session (pending … finishing) was on the connector, as the store saw
+    /// it in the transaction that recorded the change; `None` when the store did not look.
+    /// `Some(false)` lets the sessions service skip its own look-up.
+    pub active_session: Option<bool>,
 }
 
 /// What the charger-facing face records about chargers' connections.

@@ -107,6 +107,8 @@ async fn observe_all(
                 station_id: parse_with("chargers.station_id", &row.station_id, StationId::parse)?,
                 previous: change.previous,
                 state: change.current,
+                // Not looked up on this path (the sessions service looks itself).
+                active_session: None,
             };
             emit_change(conn, &change, emitted_at).await?;
             changes.push(change);

@@ -414,9 +414,15 @@ async fn rollback(conn: &mut PoolConnection<Sqlite>, run: &mut Run) {
 }
 
 /// What the batch reads before it writes: the observed chargers' connectors, who may see the
-/// events of their stations, and which charger owns each transaction meter values name.
+/// events of their stations, which charger owns each transaction meter values name and the
+/// session linked to it, and the observed chargers' connectors that have an active session.
+/// The last two are answered to callers (in [`MeterRecorded`] and [`ConnectorStatusChanged`])
+/// so that the sessions service does not read them again, one pooled read per message, for
+/// the many charger messages no session cares about. The active states are those of
+/// `sessions::ACTIVE_STATES`; `NOT IN ('completed', 'failed')` repeats the condition of the
+/// partial index `sessions_active_idx`, so that SQLite uses it.
 /// Parameters are anonymous, bound in the order they appear (see [`WRITE_SQL`]): the charger
-/// ids twice, then the transaction ids, each a JSON array.
+/// ids twice, the transaction ids, the charger ids again, each a JSON array.
 /// `BEGIN IMMEDIATE` comes first, so what is read is what the writes then apply to. One round
 /// trip: several statements in one query, their rows told apart by the first column.
 const READ_SQL: &str = "\
@@ -438,11 +444,17 @@ const READ_SQL: &str = "\
              OR EXISTS (SELECT 1 FROM json_each(p.contract, '$.station_scope.station_ids') s \
                         WHERE s.value = st.station))) \
     ORDER BY st.station, p.id; \
-    SELECT 'T', id, charger_id FROM ocpp_transactions \
-    WHERE id IN (SELECT value FROM json_each(?))";
+    SELECT 'T', t.id, t.charger_id, \
+           EXISTS (SELECT 1 FROM sessions s WHERE s.transaction_id = t.id) \
+    FROM ocpp_transactions t \
+    WHERE t.id IN (SELECT value FROM json_each(?)); \
+    SELECT 'A', connector_id FROM sessions \
+    WHERE charger_id IN (SELECT value FROM json_each(?)) \
+      AND state NOT IN ('completed', 'failed') \
+      AND state IN ('pending', 'starting', 'charging', 'stopping', 'finishing')";
 
 /// The statements of [`READ_SQL`].
-const READ_STATEMENTS: u64 = 4;
+const READ_STATEMENTS: u64 = 5;
 
 /// Every write of a batch, then COMMIT: one round trip. Each statement takes its rows as a
 /// JSON array in one parameter (whatever the batch size, far below SQLite's limit on
@@ -551,6 +563,10 @@ struct Reads {
     audience: HashMap<String, Vec<(String, String)>>,
     /// Transaction id → its charger.
     owners: HashMap<i64, String>,
+    /// Transactions a session is linked to.
+    linked_sessions: HashSet<i64>,
+    /// Connectors of the observed chargers with an active session.
+    busy_connectors: HashSet<String>,
 }
 
 /// The batch's writes, each as the JSON rows of its statement in [`WRITE_SQL`].
@@ -604,7 +620,7 @@ async fn transact(
         }
     }
     let needs_reads = !observed.is_empty() || !transactions.is_empty();
-    let reads = if needs_reads {
+    let mut reads = if needs_reads {
         read(conn, &json(&observed)?, &json(&transactions)?, run).await?
     } else {
         Reads::default()
@@ -615,12 +631,13 @@ async fn transact(
     plan.seen = plan_seen(writes)?;
     let emitted = plan_observations(
         writes,
-        reads.live,
+        std::mem::take(&mut reads.live),
         &reads.audience,
+        &reads.busy_connectors,
         &mut outcomes,
         &mut plan,
     )?;
-    plan_meters(writes, &reads.owners, &mut outcomes, &mut plan)?;
+    plan_meters(writes, &reads, &mut outcomes, &mut plan)?;
     let found = write(conn, &plan, run).await?;
     if emitted {
         // Wakes this process's feed readers and delivery workers once for the whole batch,
@@ -662,6 +679,7 @@ async fn read(
         .bind(chargers)
         .bind(chargers)
         .bind(transactions)
+        .bind(chargers)
         .fetch_all(&mut *conn)
         .await
         .map_err(classify)?;
@@ -696,10 +714,18 @@ async fn read(
                     .or_default()
                     .push((partner, env));
             }
+            "A" => {
+                let connector: String = row.try_get(1).map_err(classify)?;
+                reads.busy_connectors.insert(connector);
+            }
             _ => {
                 let id: i64 = row.try_get(1).map_err(classify)?;
                 let charger: String = row.try_get(2).map_err(classify)?;
+                let session: bool = row.try_get(3).map_err(classify)?;
                 reads.owners.insert(id, charger);
+                if session {
+                    reads.linked_sessions.insert(id);
+                }
             }
         }
     }
@@ -970,6 +996,8 @@ fn observe_item(
                 station_id: station_id.clone(),
                 previous: change.previous,
                 state: change.current,
+                // Filled in by the caller, which has the batch's reads.
+                active_session: None,
             });
         }
         // Only a finer OCPP status changed on a never-observed connector: keep its time.
@@ -994,6 +1022,7 @@ fn plan_observations(
     writes: &[Write],
     mut live: HashMap<String, Vec<Live>>,
     audience: &HashMap<String, Vec<(String, String)>>,
+    busy_connectors: &HashSet<String>,
     outcomes: &mut [Option<Outcome>],
     plan: &mut Plan,
 ) -> Result<bool, Failed> {
@@ -1010,8 +1039,11 @@ fn plan_observations(
         else {
             continue;
         };
-        let result = observe_item(live.get_mut(charger.as_str()), status.as_ref(), *at);
-        if let Ok(item) = &result {
+        let mut result = observe_item(live.get_mut(charger.as_str()), status.as_ref(), *at);
+        if let Ok(item) = &mut result {
+            for c in item.iter_mut() {
+                c.active_session = Some(busy_connectors.contains(c.connector_id.as_str()));
+            }
             changes.extend(item.iter().cloned());
         }
         *out = Some(Outcome::Changes(result));
@@ -1107,10 +1139,11 @@ fn plan_events(
 /// higher reading).
 fn plan_meters(
     writes: &[Write],
-    owners: &HashMap<i64, String>,
+    reads: &Reads,
     outcomes: &mut [Option<Outcome>],
     plan: &mut Plan,
 ) -> Result<(), Failed> {
+    let owners = &reads.owners;
     let mut samples = Vec::new();
     let mut highest: HashMap<i64, (i64, DateTime<Utc>)> = HashMap::new();
     let mut raised: Vec<i64> = Vec::new();
@@ -1159,6 +1192,7 @@ fn plan_meters(
         *out = Some(Outcome::Meter(Ok(MeterRecorded {
             linked: linked.is_some(),
             stored: r.samples.len(),
+            session_linked: linked.is_some_and(|id| reads.linked_sessions.contains(&id)),
         })));
     }
     let raises: Vec<(i64, i64, String)> = raised
@@ -1361,7 +1395,8 @@ mod tests {
             good_meter_rx.await.unwrap().unwrap(),
             MeterRecorded {
                 linked: false,
-                stored: 2
+                stored: 2,
+                session_linked: false,
             }
         );
         assert_eq!(status_rx.await.unwrap().unwrap().len(), 1);
@@ -1484,10 +1519,11 @@ mod tests {
         };
         let one = statements_for(1).await;
         let hundred = statements_for(100).await;
-        // Reads: BEGIN, connectors, their stations' audience, meter links. Writes: boots,
-        // liveness, connectors, events, feed rows, deliveries, feed heads, samples, register
-        // readings, COMMIT. Two round trips.
-        assert_eq!(one, (14, 2));
+        // Reads: BEGIN, connectors, their stations' audience, meter links (with their
+        // sessions), connectors with an active session. Writes: boots, liveness, connectors,
+        // events, feed rows, deliveries, feed heads, samples, register readings, COMMIT. Two
+        // round trips.
+        assert_eq!(one, (15, 2));
         assert_eq!(hundred, one, "400 writes must cost what 4 do");
         // Liveness alone needs no reads: the whole transaction is one round trip.
         let counters = Counters::default();
@@ -1518,6 +1554,121 @@ mod tests {
             count(&store, "SELECT COUNT(*) FROM chargers WHERE vendor = 'V'").await,
             100
         );
+    }
+
+    /// A session row as the sessions store would hold it, with only what this test needs.
+    async fn put_session(
+        store: &SqliteStore,
+        id: &str,
+        charger: &str,
+        state: &str,
+        transaction: Option<i64>,
+    ) {
+        sqlx::query(
+            "INSERT INTO sessions (id, origin, station_id, charger_id, connector_id, \
+                 connector_number, tariff_id, state, id_tag, transaction_id, version, \
+                 created_at, updated_at) \
+             SELECT ?1, 'local', ch.station_id, ch.id, c.id, 1, 'T-ANY', ?2, 'CARD', ?3, 1, \
+                    '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z' \
+             FROM chargers ch JOIN connectors c ON c.charger_id = ch.id AND c.number = 1 \
+             WHERE ch.id = ?4",
+        )
+        .bind(id)
+        .bind(state)
+        .bind(transaction)
+        .bind(charger)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    }
+
+    /// The batch answers what it read about sessions, which the sessions service relies on to
+    /// skip its own reads: a meter report says whether its transaction has a session, a status
+    /// change whether its connector has an active one (a completed session does not count).
+    #[tokio::test]
+    async fn a_batch_tells_which_transactions_and_connectors_have_sessions() {
+        let (_dir, store, _) = file_store().await;
+        seed(&store, &network(1, 3, 2)).await;
+        let mut tx_ids = Vec::new();
+        for j in 1..=3 {
+            let started = store
+                .start_transaction(&TransactionStart {
+                    charger_id: charger_id(&network_charger(1, j)),
+                    connector: Some(number(1)),
+                    id_tag: "CARD".into(),
+                    meter_start: Wh(1000),
+                    started_at: at(0),
+                    reservation_id: None,
+                    received_at: at(0),
+                })
+                .await
+                .unwrap();
+            tx_ids.push(started.transaction_id.get());
+        }
+        // Charger 1: a live session on its transaction. Charger 2: a completed one, linked.
+        // Charger 3: none (a transaction started with a tag that is no session's).
+        put_session(
+            &store,
+            "S1",
+            &network_charger(1, 1),
+            "charging",
+            Some(tx_ids[0]),
+        )
+        .await;
+        put_session(
+            &store,
+            "S2",
+            &network_charger(1, 2),
+            "completed",
+            Some(tx_ids[1]),
+        )
+        .await;
+        let counters = Counters::default();
+        let mut jobs = Vec::new();
+        let mut waits = Vec::new();
+        for j in 1..=3 {
+            let id = network_charger(1, j);
+            let (o, ro) = job(
+                Write::Observe {
+                    charger: charger_id(&id),
+                    status: Some(report(Some(1), ChargePointStatus::Charging, 1)),
+                    at: at(1),
+                },
+                Reply::Changes,
+            );
+            let (m, rm) = job(
+                Write::Meter(meter(&id, Some(tx_ids[j - 1]), 1500, 1)),
+                Reply::Meter,
+            );
+            jobs.extend([o, m]);
+            waits.push((ro, rm));
+        }
+        // A report naming another charger's transaction is not linked, session or not.
+        let (foreign, rf) = job(
+            Write::Meter(meter(&network_charger(1, 3), Some(tx_ids[0]), 1600, 2)),
+            Reply::Meter,
+        );
+        jobs.push(foreign);
+        apply(&store.writer, jobs, &counters).await;
+        let mut seen = Vec::new();
+        for (ro, rm) in waits {
+            let changes = ro.await.unwrap().unwrap();
+            assert_eq!(changes.len(), 1);
+            let recorded = rm.await.unwrap().unwrap();
+            assert!(recorded.linked);
+            seen.push((changes[0].active_session, recorded.session_linked));
+        }
+        assert_eq!(
+            seen,
+            vec![
+                (Some(true), true),
+                (Some(false), true),
+                (Some(false), false)
+            ]
+        );
+        let foreign = rf.await.unwrap().unwrap();
+        assert!(!foreign.linked && !foreign.session_linked);
+        assert_eq!(counters.commits.load(Ordering::Relaxed), 1);
     }
 
     /// Partners and webhooks of every kind the outbox distinguishes: active with all stations,

@@ -443,9 +443,9 @@ struct ClaimRow {
 
 /// The claim, as one transaction in one round trip. Parameters are anonymous, bound in the
 /// order they appear: the lease's end, `now` four times, the per-webhook cap, the limit.
-/// The columns a row returns are read through the row's values: in RETURNING they carry no
-/// type, so `CAST` lets the event's lookup use its primary key (without it SQLite scans
-/// `events`).
+/// In RETURNING the updated row's columns carry no type; `CAST` keeps the event's lookup on
+/// its primary key whatever SQLite's version (3.40 scans `events` without it; the bundled
+/// one does not).
 ///
 /// Only queue heads are due (see 0004), the NOT EXISTS guards the order even when a replay
 /// put an older delivery back; the window counts, per webhook, what is already in flight

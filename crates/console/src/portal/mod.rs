@@ -45,7 +45,7 @@ use serde_json::json;
 use sha2::Sha256;
 
 use crate::application_form::{self, Draft};
-use crate::applications::{contract_summary, core_error, status_label};
+use crate::applications::{contract_summary, status_label};
 use crate::auth::{LoginForm, LoginQuery, LoginTemplate, append_cookie, redirect};
 use crate::csrf::{self, Purpose};
 use crate::error::ConsoleError;
@@ -53,9 +53,10 @@ use crate::events::{Guard, Scope, live_stream, since_of};
 use crate::form::{FieldErrors, FormData};
 use crate::i18n::{Lang, Messages, fill};
 use crate::network::{StationRow, station_rows};
-use crate::nonce::{Proceed, claim_form};
+use crate::nonce::claim_or_return;
 use crate::page::{Chrome, fmt_time, render, url_encode};
-use crate::{ConsoleState, audit, cookie};
+use crate::views::core_error;
+use crate::{ConsoleState, audit, auth, cookie};
 
 mod guide;
 mod sessions;
@@ -260,41 +261,17 @@ fn page_of_form(action: &str) -> String {
 
 /// Only paths inside the portal (see `auth::safe_next`).
 fn safe_next(next: &str) -> String {
-    let ok = next.starts_with("/portal")
-        && matches!(next.as_bytes().get(7), None | Some(b'/' | b'?'))
-        && !next.contains("//")
-        && !next.contains('\\')
-        && !next.chars().any(char::is_control)
-        && !next.starts_with("/portal/login")
-        && !next.starts_with("/portal/logout");
-    if ok {
-        next.to_owned()
-    } else {
-        "/portal".to_owned()
-    }
+    auth::safe_next_in(COOKIE_PATH, next)
 }
 
 /// The form key cookie of the sign-in and application forms (their CSRF secret), made when
 /// the browser has none.
 fn form_key(headers: &HeaderMap) -> (String, bool) {
-    match cookie::get(headers, FORM_COOKIE) {
-        Some(k) => (k, false),
-        None => (openpile_secrets::random_token(), true),
-    }
+    auth::form_key(cookie::get(headers, FORM_COOKIE))
 }
 
 fn set_form_key(state: &ConsoleState, res: &mut Response, key: &str) {
-    let v = cookie::set(
-        FORM_COOKIE,
-        key,
-        cookie::Attributes {
-            path: COOKIE_PATH,
-            http_only: true,
-            secure: state.config.secure_cookies,
-            max_age_secs: None,
-        },
-    );
-    append_cookie(res, &v);
+    auth::set_private_cookie(state, res, FORM_COOKIE, COOKIE_PATH, key, None);
 }
 
 fn form_key_ok(headers: &HeaderMap, form: &FormData) -> bool {
@@ -310,17 +287,8 @@ fn start_session(state: &ConsoleState, res: &mut Response, partner: &PartnerId) 
         partner,
         state.clock.now() + ttl,
     );
-    let v = cookie::set(
-        SESSION_COOKIE,
-        &value,
-        cookie::Attributes {
-            path: COOKIE_PATH,
-            http_only: true,
-            secure: state.config.secure_cookies,
-            max_age_secs: Some(ttl.num_seconds()),
-        },
-    );
-    append_cookie(res, &v);
+    let max_age = Some(ttl.num_seconds());
+    auth::set_private_cookie(state, res, SESSION_COOKIE, COOKIE_PATH, &value, max_age);
     append_cookie(
         res,
         &cookie::clear(FORM_COOKIE, COOKIE_PATH, state.config.secure_cookies),
@@ -543,11 +511,7 @@ fn apply_page(
 ) -> Result<Response, ConsoleError> {
     let t = lang.messages();
     let (key, fresh) = form_key(headers);
-    let status = if errors.any() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = errors.status();
     let mut res = render(
         status,
         &ApplyPage {
@@ -655,10 +619,7 @@ pub(crate) async fn apply(
     if !form_key_ok(&headers, &form) {
         return Err(ConsoleError::Csrf);
     }
-    let guard = match claim_form(&state.nonces, &form)? {
-        Proceed::Go(g) => g,
-        Proceed::Repeat(r) => return Ok(r),
-    };
+    let guard = claim_or_return!(&state.nonces, &form);
     let d = Draft::from_form(&form);
     let password = form.get("password");
     let checked = application_form::check(&d, t);
@@ -727,11 +688,7 @@ fn resubmit_page(
     errors: FieldErrors,
 ) -> Result<Response, ConsoleError> {
     let t = session.t();
-    let status = if errors.any() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = errors.status();
     render(
         status,
         &ApplyPage {
@@ -772,10 +729,7 @@ pub(crate) async fn resubmit(
     let partners = state.partners()?.clone();
     let t = session.t();
     let (partner, app) = own_application(&state, &session).await?;
-    let guard = match claim_form(&state.nonces, &form)? {
-        Proceed::Go(g) => g,
-        Proceed::Repeat(r) => return Ok(r),
-    };
+    let guard = claim_or_return!(&state.nonces, &form);
     let d = Draft::from_form(&form);
     let input = match application_form::check(&d, t) {
         Ok(i) => i,
@@ -987,10 +941,7 @@ pub(crate) async fn rotate(
     session.check_csrf(&form)?;
     let partners = state.partners()?.clone();
     let t = session.t();
-    let guard = match claim_form(&state.nonces, &form)? {
-        Proceed::Go(g) => g,
-        Proceed::Repeat(r) => return Ok(r),
-    };
+    let guard = claim_or_return!(&state.nonces, &form);
     let issued = partners
         .rotate_secret(&session.partner_id, &client_id, None)
         .await
@@ -1027,10 +978,7 @@ pub(crate) async fn revoke(
 ) -> Result<Response, ConsoleError> {
     session.check_csrf(&form)?;
     let partners = state.partners()?.clone();
-    let guard = match claim_form(&state.nonces, &form)? {
-        Proceed::Go(g) => g,
-        Proceed::Repeat(r) => return Ok(r),
-    };
+    let guard = claim_or_return!(&state.nonces, &form);
     partners
         .revoke_secret(&session.partner_id, &client_id, &secret_id)
         .await

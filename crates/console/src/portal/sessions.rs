@@ -8,7 +8,7 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use chrono::{DateTime, NaiveDate, TimeZone as _, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use openpile_core::energy::Wh;
 use openpile_core::money::Money;
 use openpile_core::page::PageRequest;
@@ -23,19 +23,17 @@ use serde::Deserialize;
 
 use super::{PartnerSession, partner_page};
 use crate::ConsoleState;
-use crate::applications::core_error;
 use crate::error::ConsoleError;
 use crate::form::FieldErrors;
 use crate::i18n::Messages;
-use crate::page::{Chrome, fmt_opt_time, fmt_time, render, url_encode};
+use crate::page::{Chrome, fmt_opt_time, fmt_time, render};
+use crate::views::{self, Fact, core_error, next_href, page_after, picked};
 
 /// Rows per page of the lists.
 const PAGE: u32 = 25;
 
-/// CNY with 2 decimals, as every amount is shown.
-pub(super) fn money(m: Money) -> String {
-    format!("{:.2}", m.amount())
-}
+/// CNY with 2 decimals, as every amount is shown (as in the operator screens).
+pub(super) use crate::views::cny as money;
 
 /// kWh with 3 decimals (to the Wh).
 pub(super) fn kwh(wh: Wh) -> String {
@@ -82,12 +80,7 @@ fn caller(session: &PartnerSession) -> Caller {
 /// A local date (`YYYY-MM-DD`) as the UTC instant its day starts, in the operator's zone.
 fn day_start(state: &ConsoleState, s: &str) -> Option<DateTime<Utc>> {
     let d = NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()?;
-    state
-        .config
-        .timezone
-        .from_local_datetime(&d.and_hms_opt(0, 0, 0)?)
-        .earliest()
-        .map(|t| t.with_timezone(&Utc))
+    views::day_start(state, d)
 }
 
 /// The date filters of a list: `from` (first day) and `to` (last day, inclusive), as an
@@ -124,18 +117,6 @@ fn date_range(
         errors.add("to", t.pt_err_date_order);
     }
     (f, u)
-}
-
-/// A list's "next page" link: the filters kept, `after` set.
-fn next_href(base: &str, params: &[(&str, &str)], after: Option<&str>) -> Option<String> {
-    let after = after?;
-    let mut q: Vec<String> = params
-        .iter()
-        .filter(|(_, v)| !v.is_empty())
-        .map(|(k, v)| format!("{k}={}", url_encode(v)))
-        .collect();
-    q.push(format!("after={}", url_encode(after)));
-    Some(format!("{base}?{}", q.join("&")))
 }
 
 // ---- sessions ----------------------------------------------------------------------------
@@ -183,10 +164,7 @@ pub(crate) struct ListQuery {
 }
 
 fn page_request(after: Option<&str>) -> PageRequest {
-    PageRequest {
-        after: after.filter(|a| !a.is_empty()).map(str::to_owned),
-        ..PageRequest::first(PAGE)
-    }
+    page_after(PAGE, after.unwrap_or_default())
 }
 
 /// `GET /portal/sessions?state=…&from=…&to=…&after=…`
@@ -199,16 +177,13 @@ pub(crate) async fn sessions(
     let (_, chrome) = partner_page(&state, &session, "/portal/sessions").await?;
     let mut errors = FieldErrors::default();
     let wanted = q.state.as_deref().unwrap_or("");
-    let filter_state = match wanted {
-        "" => None,
-        s => {
-            let parsed = SessionState::parse(s);
-            if parsed.is_none() {
-                errors.add("state", t.pt_err_state);
-            }
-            parsed
-        }
-    };
+    let filter_state = picked(
+        wanted,
+        "state",
+        t.pt_err_state,
+        SessionState::parse,
+        &mut errors,
+    );
     let from = q.from.clone().unwrap_or_default();
     let to = q.to.clone().unwrap_or_default();
     let (f, u) = date_range(&state, t, &from, &to, &mut errors);
@@ -248,11 +223,7 @@ pub(crate) async fn sessions(
         );
         (rows, next)
     };
-    let status = if errors.any() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = errors.status();
     render(
         status,
         &SessionsPage {
@@ -319,9 +290,15 @@ struct Totals {
     total: String,
 }
 
-struct Fact {
-    label: &'static str,
-    value: String,
+impl Totals {
+    fn new(electricity_fee: Money, service_fee: Money, idle_fee: Money, total: Money) -> Self {
+        Self {
+            electricity_fee: money(electricity_fee),
+            service_fee: money(service_fee),
+            idle_fee: money(idle_fee),
+            total: money(total),
+        }
+    }
 }
 
 #[derive(Template)]
@@ -350,67 +327,40 @@ fn limit_text(l: &SessionLimit) -> String {
 
 fn session_facts(state: &ConsoleState, t: &'static Messages, s: &ChargingSession) -> Vec<Fact> {
     let mut facts = vec![
-        Fact {
-            label: t.pt_order_id,
-            value: s.partner_order_id.clone().unwrap_or_default(),
-        },
-        Fact {
-            label: t.station,
-            value: s.station_id.to_string(),
-        },
-        Fact {
-            label: t.pt_connector,
-            value: format!("{} (#{})", s.connector_id, s.connector_number),
-        },
-        Fact {
-            label: t.created_at,
-            value: fmt_time(state, s.created_at),
-        },
-        Fact {
-            label: t.pt_started_at,
-            value: fmt_opt_time(state, s.started_at, t),
-        },
-        Fact {
-            label: t.pt_stopped_at,
-            value: fmt_opt_time(state, s.stopped_at, t),
-        },
+        Fact::new(
+            t.pt_order_id,
+            s.partner_order_id.clone().unwrap_or_default(),
+        ),
+        Fact::new(t.station, s.station_id.to_string()),
+        Fact::new(
+            t.pt_connector,
+            format!("{} (#{})", s.connector_id, s.connector_number),
+        ),
+        Fact::new(t.created_at, fmt_time(state, s.created_at)),
+        Fact::new(t.pt_started_at, fmt_opt_time(state, s.started_at, t)),
+        Fact::new(t.pt_stopped_at, fmt_opt_time(state, s.stopped_at, t)),
     ];
     if let Some(u) = &s.user_ref {
-        facts.push(Fact {
-            label: t.pt_user_ref,
-            value: u.clone(),
-        });
+        facts.push(Fact::new(t.pt_user_ref, u.clone()));
     }
     if let Some(l) = &s.limit {
-        facts.push(Fact {
-            label: t.pt_limit,
-            value: limit_text(l),
-        });
+        facts.push(Fact::new(t.pt_limit, limit_text(l)));
     }
     if let Some(p) = s.power {
-        facts.push(Fact {
-            label: t.pt_power,
-            value: format!("{} W", p.0),
-        });
+        facts.push(Fact::new(t.pt_power, format!("{} W", p.0)));
     }
     if let Some(soc) = s.soc_percent {
-        facts.push(Fact {
-            label: t.pt_soc,
-            value: format!("{soc} %"),
-        });
+        facts.push(Fact::new(t.pt_soc, format!("{soc} %")));
     }
     if let Some(r) = s.stop_reason {
-        facts.push(Fact {
-            label: t.pt_stop_reason,
-            value: r.as_str().to_owned(),
-        });
+        facts.push(Fact::new(t.pt_stop_reason, r.as_str().to_owned()));
     }
     if let Some(f) = s.failure {
         let detail = s.failure_detail.clone().unwrap_or_default();
-        facts.push(Fact {
-            label: t.pt_failure,
-            value: format!("{} {detail}", f.as_str()).trim().to_owned(),
-        });
+        facts.push(Fact::new(
+            t.pt_failure,
+            format!("{} {detail}", f.as_str()).trim().to_owned(),
+        ));
     }
     facts
 }
@@ -445,12 +395,10 @@ pub(crate) async fn session(
                 .as_ref()
                 .map(|c| c.lines.iter().map(|l| cost_row(&state, t, l)).collect())
                 .unwrap_or_default(),
-            totals: s.cost.as_ref().map(|c| Totals {
-                electricity_fee: money(c.electricity_fee),
-                service_fee: money(c.service_fee),
-                idle_fee: money(c.idle_fee),
-                total: money(c.total),
-            }),
+            totals: s
+                .cost
+                .as_ref()
+                .map(|c| Totals::new(c.electricity_fee, c.service_fee, c.idle_fee, c.total)),
             meter_anomaly: s.cost.as_ref().is_some_and(|c| c.meter_anomaly),
             cdr,
         },
@@ -522,11 +470,7 @@ pub(crate) async fn cdrs(
         );
         (rows, next)
     };
-    let status = if errors.any() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = errors.status();
     render(
         status,
         &CdrsPage {
@@ -556,40 +500,25 @@ struct CdrPage {
 
 fn cdr_facts(state: &ConsoleState, t: &'static Messages, c: &Cdr) -> Vec<Fact> {
     let mut facts = vec![
-        Fact {
-            label: t.pt_order_id,
-            value: c.partner_order_id.clone().unwrap_or_default(),
-        },
-        Fact {
-            label: t.station,
-            value: c.station_id.to_string(),
-        },
-        Fact {
-            label: t.pt_connector,
-            value: c.connector_id.to_string(),
-        },
-        Fact {
-            label: t.pt_started_at,
-            value: fmt_time(state, c.started_at),
-        },
-        Fact {
-            label: t.pt_stopped_at,
-            value: fmt_time(state, c.stopped_at),
-        },
-        Fact {
-            label: t.pt_energy,
-            value: format!("{} kWh", kwh(c.energy)),
-        },
-        Fact {
-            label: t.pt_tariff,
-            value: format!("{} v{}", c.tariff_id, c.tariff_version),
-        },
+        Fact::new(
+            t.pt_order_id,
+            c.partner_order_id.clone().unwrap_or_default(),
+        ),
+        Fact::new(t.station, c.station_id.to_string()),
+        Fact::new(t.pt_connector, c.connector_id.to_string()),
+        Fact::new(t.pt_started_at, fmt_time(state, c.started_at)),
+        Fact::new(t.pt_stopped_at, fmt_time(state, c.stopped_at)),
+        Fact::new(t.pt_energy, format!("{} kWh", kwh(c.energy))),
+        Fact::new(
+            t.pt_tariff,
+            format!("{} v{}", c.tariff_id, c.tariff_version),
+        ),
     ];
     if let CdrKind::Credit(cr) = &c.kind {
-        facts.push(Fact {
-            label: t.pt_credit_of,
-            value: format!("{} — {}", cr.original, cr.reason),
-        });
+        facts.push(Fact::new(
+            t.pt_credit_of,
+            format!("{} — {}", cr.original, cr.reason),
+        ));
     }
     facts
 }
@@ -624,12 +553,7 @@ pub(crate) async fn cdr(
                     money(i.fee)
                 )
             }),
-            totals: Totals {
-                electricity_fee: money(c.electricity_fee),
-                service_fee: money(c.service_fee),
-                idle_fee: money(c.idle_fee),
-                total: money(c.total),
-            },
+            totals: Totals::new(c.electricity_fee, c.service_fee, c.idle_fee, c.total),
             session_id: c.session_id.to_string(),
         },
     )

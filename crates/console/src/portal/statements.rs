@@ -14,7 +14,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use openpile_core::error::CoreError;
-use openpile_core::page::PageRequest;
 use openpile_core::settlement::ports::{ItemFilter, StatementFilter};
 use openpile_core::settlement::reconcile::Category;
 use openpile_core::settlement::report::{ReportError as LineError, ReportRejected};
@@ -26,13 +25,13 @@ use serde_json::json;
 
 use super::sessions::{kwh, money};
 use super::{PartnerSession, partner_page};
-use crate::applications::core_error;
 use crate::auth::redirect;
 use crate::error::ConsoleError;
 use crate::form::{FieldErrors, FormData};
 use crate::i18n::{Messages, fill};
-use crate::nonce::{Proceed, claim_form};
+use crate::nonce::claim_or_return;
 use crate::page::{Chrome, fmt_opt_time, fmt_time, render, url_encode};
+use crate::views::{Fact, core_error, page_after, picked};
 use crate::{ConsoleState, audit};
 
 /// Rows per page of the lists.
@@ -113,16 +112,13 @@ pub(crate) async fn statements(
     let (_, chrome) = partner_page(&state, &session, "/portal/statements").await?;
     let mut errors = FieldErrors::default();
     let wanted = q.state.as_deref().unwrap_or("");
-    let filter_state = match wanted {
-        "" => None,
-        s => {
-            let parsed = StatementState::parse(s);
-            if parsed.is_none() {
-                errors.add("state", t.pt_err_state);
-            }
-            parsed
-        }
-    };
+    let filter_state = picked(
+        wanted,
+        "state",
+        t.pt_err_state,
+        StatementState::parse,
+        &mut errors,
+    );
     let (rows, next) = if errors.any() {
         (Vec::new(), None)
     } else {
@@ -134,10 +130,7 @@ pub(crate) async fn statements(
                     partner_id: Some(session.partner_id.clone()),
                     state: filter_state,
                 },
-                &PageRequest {
-                    after: q.after.clone().filter(|a| !a.is_empty()),
-                    ..PageRequest::first(PAGE)
-                },
+                &page_after(PAGE, q.after.as_deref().unwrap_or_default()),
             )
             .await
             .map_err(core_error)?;
@@ -164,11 +157,7 @@ pub(crate) async fn statements(
         });
         (rows, next)
     };
-    let status = if errors.any() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = errors.status();
     render(
         status,
         &StatementsPage {
@@ -190,11 +179,6 @@ pub(crate) async fn statements(
 }
 
 // ---- one statement -----------------------------------------------------------------------
-
-struct Fact {
-    label: &'static str,
-    value: String,
-}
 
 struct LineRow {
     cdr_id: String,
@@ -317,10 +301,7 @@ async fn detail_page(
         .statement_lines(
             Some(partner),
             id,
-            &PageRequest {
-                after: q.after.clone().filter(|a| !a.is_empty()),
-                ..PageRequest::first(PAGE)
-            },
+            &page_after(PAGE, q.after.as_deref().unwrap_or_default()),
         )
         .await
         .map_err(core_error)?;
@@ -343,10 +324,7 @@ async fn detail_page(
                         category,
                         unresolved: false,
                     },
-                    &PageRequest {
-                        after: q.items_after.clone().filter(|a| !a.is_empty()),
-                        ..PageRequest::first(PAGE)
-                    },
+                    &page_after(PAGE, q.items_after.as_deref().unwrap_or_default()),
                 )
                 .await
                 .map_err(core_error)?;
@@ -458,60 +436,30 @@ async fn detail_page(
             state: st.state.as_str(),
             state_label: statement_state_label(st.state, t),
             facts: vec![
-                Fact {
-                    label: t.pt_period,
-                    value: format!("{} ({})", st.period, st.time_zone),
-                },
-                Fact {
-                    label: t.pt_closed_at,
-                    value: fmt_opt_time(state, st.closed_at, t),
-                },
-                Fact {
-                    label: t.pt_confirmed_at,
-                    value: fmt_opt_time(state, st.confirmed_at, t),
-                },
-                Fact {
-                    label: t.pt_settled_at,
-                    value: fmt_opt_time(state, st.settled_at, t),
-                },
-                Fact {
-                    label: t.pt_payment_reference,
-                    value: st.payment_reference.clone().unwrap_or_default(),
-                },
+                Fact::new(t.pt_period, format!("{} ({})", st.period, st.time_zone)),
+                Fact::new(t.pt_closed_at, fmt_opt_time(state, st.closed_at, t)),
+                Fact::new(t.pt_confirmed_at, fmt_opt_time(state, st.confirmed_at, t)),
+                Fact::new(t.pt_settled_at, fmt_opt_time(state, st.settled_at, t)),
+                Fact::new(
+                    t.pt_payment_reference,
+                    st.payment_reference.clone().unwrap_or_default(),
+                ),
             ],
             totals: vec![
-                Fact {
-                    label: t.pt_sessions_count,
-                    value: format!("{} (+{} {})", tot.sessions, tot.credits, t.pt_credit),
-                },
-                Fact {
-                    label: t.pt_energy,
-                    value: format!("{} kWh", kwh(tot.energy)),
-                },
-                Fact {
-                    label: t.pt_electricity_fee,
-                    value: format!("{} CNY", money(tot.electricity_fee)),
-                },
-                Fact {
-                    label: t.pt_service_fee,
-                    value: format!("{} CNY", money(tot.service_fee)),
-                },
-                Fact {
-                    label: t.pt_idle_fee,
-                    value: format!("{} CNY", money(tot.idle_fee)),
-                },
-                Fact {
-                    label: t.pt_total,
-                    value: format!("{} CNY", money(tot.total)),
-                },
-                Fact {
-                    label: t.pt_commission,
-                    value: format!("{} CNY", money(tot.commission)),
-                },
-                Fact {
-                    label: t.pt_due,
-                    value: format!("{} CNY", money(tot.due_to_operator)),
-                },
+                Fact::new(
+                    t.pt_sessions_count,
+                    format!("{} (+{} {})", tot.sessions, tot.credits, t.pt_credit),
+                ),
+                Fact::new(t.pt_energy, format!("{} kWh", kwh(tot.energy))),
+                Fact::new(
+                    t.pt_electricity_fee,
+                    format!("{} CNY", money(tot.electricity_fee)),
+                ),
+                Fact::new(t.pt_service_fee, format!("{} CNY", money(tot.service_fee))),
+                Fact::new(t.pt_idle_fee, format!("{} CNY", money(tot.idle_fee))),
+                Fact::new(t.pt_total, format!("{} CNY", money(tot.total))),
+                Fact::new(t.pt_commission, format!("{} CNY", money(tot.commission))),
+                Fact::new(t.pt_due, format!("{} CNY", money(tot.due_to_operator))),
             ],
             lines: lines
                 .items
@@ -569,10 +517,7 @@ pub(crate) async fn upload_report(
         .statement(Some(&session.partner_id), &id)
         .await
         .map_err(core_error)?;
-    let guard = match claim_form(&state.nonces, &form)? {
-        Proceed::Go(g) => g,
-        Proceed::Repeat(r) => return Ok(r),
-    };
+    let guard = claim_or_return!(&state.nonces, &form);
     let csv = form.get("csv").to_owned();
     let q = DetailQuery::default();
     let again = |errors: FieldErrors, rejected: Option<ReportRejected>, csv: String| UploadForm {

@@ -27,13 +27,13 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{PartnerSession, env_label, partner_page};
-use crate::applications::core_error;
 use crate::auth::redirect;
 use crate::error::ConsoleError;
 use crate::form::{FieldErrors, FormData};
 use crate::i18n::Messages;
-use crate::nonce::{Proceed, claim_form};
+use crate::nonce::claim_or_return;
 use crate::page::{Chrome, fmt_time, render};
+use crate::views::core_error;
 use crate::{ConsoleState, audit};
 
 /// Deliveries per page of the log.
@@ -222,6 +222,16 @@ fn delivery_row(state: &ConsoleState, t: &'static Messages, d: &Delivery) -> Del
     }
 }
 
+/// The chrome of the webhook pages of one environment (the language switch keeps it).
+async fn webhook_chrome(
+    state: &ConsoleState,
+    session: &PartnerSession,
+    env: Environment,
+) -> Result<Chrome, ConsoleError> {
+    let path = format!("/portal/webhook?env={}", env.as_str());
+    Ok(partner_page(state, session, &path).await?.1)
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn page(
     state: &ConsoleState,
@@ -235,12 +245,7 @@ async fn page(
 ) -> Result<Response, ConsoleError> {
     let t = session.t();
     let env = feed.environment;
-    let (_, chrome) = partner_page(
-        state,
-        session,
-        &format!("/portal/webhook?env={}", env.as_str()),
-    )
-    .await?;
+    let chrome = webhook_chrome(state, session, env).await?;
     let events = &state.services()?.events;
     let webhook = events.webhook(feed).await?;
     let log = events.list_deliveries(feed, before, LOG_PAGE).await?;
@@ -275,11 +280,7 @@ async fn page(
         Some(w) if !w.config.enabled => t.pt_webhook_disabled,
         Some(_) => t.pt_webhook_active,
     };
-    let status = if errors.any() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = errors.status();
     render(
         status,
         &WebhookPage {
@@ -370,10 +371,7 @@ pub(crate) async fn save_webhook(
     let t = session.t();
     let envs = environments(&state, &session).await?;
     let feed = feed_of(&session, &envs, Some(form.get("env")))?;
-    let guard = match claim_form(&state.nonces, &form)? {
-        Proceed::Go(g) => g,
-        Proceed::Repeat(r) => return Ok(r),
-    };
+    let guard = claim_or_return!(&state.nonces, &form);
     let names = form.all("event_types");
     let draft = Draft {
         url: form.get("url").trim().to_owned(),
@@ -456,12 +454,7 @@ async fn secret_page(
 ) -> Result<Response, ConsoleError> {
     let t = session.t();
     let env = feed.environment;
-    let (_, chrome) = partner_page(
-        state,
-        session,
-        &format!("/portal/webhook?env={}", env.as_str()),
-    )
-    .await?;
+    let chrome = webhook_chrome(state, session, env).await?;
     render(
         StatusCode::OK,
         &SecretPage {
@@ -487,10 +480,7 @@ pub(crate) async fn rotate_webhook_secret(
     let t = session.t();
     let envs = environments(&state, &session).await?;
     let feed = feed_of(&session, &envs, Some(form.get("env")))?;
-    let guard = match claim_form(&state.nonces, &form)? {
-        Proceed::Go(g) => g,
-        Proceed::Repeat(r) => return Ok(r),
-    };
+    let guard = claim_or_return!(&state.nonces, &form);
     let secret = new_secret()?;
     let now = state.clock.now();
     let until = now + state.config.webhook_secret_grace;
@@ -528,10 +518,7 @@ pub(crate) async fn test_webhook(
     session.check_csrf(&form)?;
     let envs = environments(&state, &session).await?;
     let feed = feed_of(&session, &envs, Some(form.get("env")))?;
-    let guard = match claim_form(&state.nonces, &form)? {
-        Proceed::Go(g) => g,
-        Proceed::Repeat(r) => return Ok(r),
-    };
+    let guard = claim_or_return!(&state.nonces, &form);
     let now = state.clock.now();
     let event = Event::new(
         EventData::WebhookTest {
@@ -572,10 +559,7 @@ pub(crate) async fn retry_delivery(
     let envs = environments(&state, &session).await?;
     let feed = feed_of(&session, &envs, Some(form.get("env")))?;
     let n = id.parse::<i64>().map_err(|_| ConsoleError::NotFound)?;
-    let guard = match claim_form(&state.nonces, &form)? {
-        Proceed::Go(g) => g,
-        Proceed::Repeat(r) => return Ok(r),
-    };
+    let guard = claim_or_return!(&state.nonces, &form);
     // Another partner's (or another feed's) delivery is not found: the store checks the feed.
     let retried = state
         .services()?

@@ -17,8 +17,8 @@ use openpile_core::ports::NetworkStore;
 use openpile_core::status::ChargePointStatus;
 
 use crate::support::{
-    CHARGER, CONNECTOR, Env, Live, PASSWORD, SANDBOX_CHARGER, STATION, TARIFF, browser,
-    browser_missing, email, fill, find, serve, set_value, shot, start_driver, submit,
+    CHARGER, CONNECTOR, Env, Live, PASSWORD, SANDBOX_CHARGER, STATION, TARIFF, browser_missing,
+    email, fill, find, in_browser, set_value, shot, submit,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -28,22 +28,8 @@ async fn the_console_works_in_a_real_browser() {
     }
 
     let env = Env::new().await;
-    let (base, server) = serve(env.router()).await;
-
-    let driver = start_driver();
-    let b = browser(&driver).await;
-    // Run the steps in a task so that a failing step still closes the browser session.
-    let steps = {
-        let b = b.clone();
-        tokio::spawn(async move { run(&env, &b, &base).await })
-    }
-    .await;
-    let _ = b.close().await;
-    server.abort();
-    drop(driver);
-    if let Err(e) = steps {
-        std::panic::resume_unwind(e.into_panic());
-    }
+    let app = env.router();
+    in_browser(app, |b, base| async move { run(&env, &b, &base).await }).await;
 }
 
 async fn run(env: &Env, b: &Client, base: &str) {
@@ -326,22 +312,11 @@ async fn the_operator_screens_work_in_a_real_browser() {
         return;
     }
     let live = Live::start().await;
-    let (base, server) = serve(live.router()).await;
-    let driver = start_driver();
-    let b = browser(&driver).await;
-    let live = std::sync::Arc::new(live);
-    let steps = {
-        let b = b.clone();
-        let live = live.clone();
-        tokio::spawn(async move { operator_screens(&live, &b, &base).await })
-    }
+    let app = live.router();
+    in_browser(app, |b, base| async move {
+        operator_screens(&live, &b, &base).await;
+    })
     .await;
-    let _ = b.close().await;
-    server.abort();
-    drop(driver);
-    if let Err(e) = steps {
-        std::panic::resume_unwind(e.into_panic());
-    }
 }
 
 async fn operator_screens(live: &Live, b: &Client, base: &str) {

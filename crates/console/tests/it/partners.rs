@@ -396,26 +396,22 @@ async fn the_portal_needs_a_session_and_checks_its_forms() {
     let form = p.get("/portal/login?next=/portal/application").await;
     let key = form.hidden("csrf");
     let wrong = p
-        .post(
+        .sign_in(
             "/portal/login",
-            &[
-                ("csrf", &key),
-                ("next", "/portal/application"),
-                ("email", crate::partners::PARTNER_EMAIL),
-                ("password", "not the password"),
-            ],
+            &key,
+            "/portal/application",
+            crate::partners::PARTNER_EMAIL,
+            "not the password",
         )
         .await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     let right = p
-        .post(
+        .sign_in(
             "/portal/login",
-            &[
-                ("csrf", &key),
-                ("next", "/portal/application"),
-                ("email", crate::partners::PARTNER_EMAIL),
-                ("password", PASSWORD),
-            ],
+            &key,
+            "/portal/application",
+            crate::partners::PARTNER_EMAIL,
+            PASSWORD,
         )
         .await;
     assert_eq!(right.location(), "/portal/application");

@@ -15,16 +15,12 @@ use openpile_core::status::ChargePointStatus;
 
 use crate::portal_screens::{EMAIL_A, Portal, SANDBOX_CONNECTOR};
 use crate::support::{
-    PASSWORD, SANDBOX_CHARGER, browser, browser_missing, fill, find, screenshot_dir, serve,
-    start_driver,
+    PASSWORD, SANDBOX_CHARGER, browser_missing, fill, find, in_browser, screenshot,
 };
 
 /// Saves the page as `portal-<name>.png`.
 async fn shot(b: &Client, name: &str) {
-    let png = b.screenshot().await.unwrap();
-    let path = screenshot_dir().join(format!("portal-{name}.png"));
-    std::fs::write(&path, png).unwrap();
-    eprintln!("screenshot: {}", path.display());
+    screenshot(b, &format!("portal-{name}")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -38,22 +34,11 @@ async fn the_partner_portal_works_in_a_real_browser() {
     let at = portal.env.clock.now();
     let session = portal.charge(&partner, "ORD-7001", 18_250).await;
     let statement = portal.statement(&partner, at).await;
-    let (base, server) = serve(portal.router()).await;
-
-    let driver = start_driver();
-    let b = browser(&driver).await;
-    // The steps run in a task so that a failing step still closes the browser session.
-    let steps = {
-        let b = b.clone();
-        tokio::spawn(async move { run(&portal, &b, &base, &session, &statement).await })
-    }
+    let app = portal.router();
+    in_browser(app, |b, base| async move {
+        run(&portal, &b, &base, &session, &statement).await;
+    })
     .await;
-    let _ = b.close().await;
-    server.abort();
-    drop(driver);
-    if let Err(e) = steps {
-        std::panic::resume_unwind(e.into_panic());
-    }
 }
 
 async fn text(b: &Client, css: &str) -> String {

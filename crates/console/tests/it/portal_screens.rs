@@ -276,15 +276,7 @@ impl Portal {
         let form = p.get("/portal/login").await;
         let csrf = form.hidden("csrf");
         let r = p
-            .post(
-                "/portal/login",
-                &[
-                    ("csrf", csrf.as_str()),
-                    ("next", "/portal"),
-                    ("email", email),
-                    ("password", PASSWORD),
-                ],
-            )
+            .sign_in("/portal/login", &csrf, "/portal", email, PASSWORD)
             .await;
         assert_eq!(r.location(), "/portal", "{}", r.body);
         p
@@ -1054,15 +1046,7 @@ async fn an_expired_session_returns_to_login_and_then_to_the_page() {
     assert_eq!(login.status, StatusCode::OK);
     let csrf = login.hidden("csrf");
     let back = p
-        .post(
-            "/portal/login",
-            &[
-                ("csrf", csrf.as_str()),
-                ("next", "/portal/webhook"),
-                ("email", EMAIL_A),
-                ("password", PASSWORD),
-            ],
-        )
+        .sign_in("/portal/login", &csrf, "/portal/webhook", EMAIL_A, PASSWORD)
         .await;
     assert_eq!(back.location(), "/portal/webhook");
     assert_eq!(p.get("/portal/webhook").await.status, StatusCode::OK);

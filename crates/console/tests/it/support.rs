@@ -474,10 +474,23 @@ impl Client {
             .get(&format!("/console/login?next={}", urlencode(next)))
             .await;
         let csrf = page.hidden("csrf");
+        self.sign_in("/console/login", &csrf, next, email, password)
+            .await
+    }
+
+    /// Posts a sign-in form (the console's or the portal's, `action`) with its CSRF key.
+    pub async fn sign_in(
+        &mut self,
+        action: &str,
+        csrf: &str,
+        next: &str,
+        email: &str,
+        password: &str,
+    ) -> Resp {
         self.post(
-            "/console/login",
+            action,
             &[
-                ("csrf", &csrf),
+                ("csrf", csrf),
                 ("next", next),
                 ("email", email),
                 ("password", password),
@@ -614,9 +627,15 @@ pub(crate) fn screenshot_dir() -> PathBuf {
     dir
 }
 
+/// Saves the page as `console-<name>.png`.
 pub(crate) async fn shot(b: &fantoccini::Client, name: &str) {
+    screenshot(b, &format!("console-{name}")).await;
+}
+
+/// Saves the page as `<stem>.png` under the screenshot folder.
+pub(crate) async fn screenshot(b: &fantoccini::Client, stem: &str) {
     let png = b.screenshot().await.unwrap();
-    let path = screenshot_dir().join(format!("console-{name}.png"));
+    let path = screenshot_dir().join(format!("{stem}.png"));
     std::fs::write(&path, png).unwrap();
     eprintln!("screenshot: {}", path.display());
 }
@@ -672,6 +691,26 @@ pub(crate) fn browser_missing() -> bool {
 }
 
 /// Serves `app` on a real port-0 listener; returns the base URL and the server task.
+/// Runs `steps` in a real browser against `app` served on a port-0 server (`steps` gets the
+/// browser and the server's base URL). The steps run in a task so that a failing step still
+/// closes the browser session; their panic is raised again afterwards.
+pub(crate) async fn in_browser<F, Fut>(app: Router, steps: F)
+where
+    F: FnOnce(fantoccini::Client, String) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (base, server) = serve(app).await;
+    let driver = start_driver();
+    let b = browser(&driver).await;
+    let outcome = tokio::spawn(steps(b.clone(), base)).await;
+    let _ = b.close().await;
+    server.abort();
+    drop(driver);
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
 pub(crate) async fn serve(app: Router) -> (String, tokio::task::JoinHandle<std::io::Result<()>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

@@ -1422,9 +1422,12 @@ impl SessionService {
         report: &MeterReport,
         recorded: &MeterRecorded,
     ) -> Result<(), SessionError> {
+        // The store read the transaction's session link in the transaction that recorded the
+        // values: without one (a transaction started with a tag no session owns) there is
+        // nothing to react to, so nothing is looked up.
         let Some(tx_id) = report
             .transaction_id
-            .filter(|_| recorded.linked)
+            .filter(|_| recorded.linked && recorded.session_linked)
             .and_then(|id| TransactionId::new(id).ok())
         else {
             return Ok(());
@@ -1759,7 +1762,10 @@ impl SessionService {
             // occupied → charging).
             let frees =
                 frees_connector(c.state.status) && c.state.status != ConnectorStatus::Charging;
-            if now_lost != was_lost || suspended || frees {
+            // The store says whether the connector had an active session when it recorded
+            // the change: with none, there is nothing to look up.
+            let none_here = c.active_session == Some(false);
+            if (now_lost != was_lost || suspended || frees) && !none_here {
                 let sessions = self
                     .store
                     .active_sessions_on(&c.charger_id, Some(std::slice::from_ref(&c.connector_id)))
