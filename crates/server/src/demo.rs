@@ -54,7 +54,9 @@ pub const DEMO_PARTNER_EMAIL: &str = "dev@sandbox-partner.example";
 #[derive(Debug, Clone)]
 pub struct SandboxPartner {
     pub email: String,
-    pub password: String,
+    /// The portal password, when this start created the account (an existing account keeps
+    /// the password printed at its first start).
+    pub password: Option<String>,
     pub client_id: String,
     pub client_secret: String,
 }
@@ -142,43 +144,45 @@ pub async fn seed_sandbox_partner(shared: &Shared) -> Result<SandboxPartner, Dem
         callback_base_url: "https://sandbox-partner.example/openpile".into(),
     };
     let email = Email::parse(DEMO_PARTNER_EMAIL).map_err(CoreError::from)?;
-    let (partner_id, client_id, client_secret) = match partners.apply(&input, &password).await {
-        Ok(submitted) => (
-            submitted.application.partner_id,
-            submitted.sandbox.client_id.to_string(),
-            submitted.sandbox.client_secret,
-        ),
-        Err(CoreError::Conflict(_) | CoreError::Store(StoreError::Conflict { .. })) => {
-            let account = shared.stores.partners.find_account(&email).await?;
-            let sandbox = partners
-                .credentials(&account.partner_id)
-                .await?
-                .into_iter()
-                .find(|c| c.environment == Environment::Sandbox)
-                .ok_or_else(|| CoreError::NotFound {
-                    entity: "sandbox credential",
-                    id: account.partner_id.to_string(),
-                })?;
-            let issued = partners
-                .rotate_secret(
-                    &account.partner_id,
-                    sandbox.client_id.as_str(),
-                    Some(std::time::Duration::ZERO),
+    let (partner_id, client_id, client_secret, new_account) =
+        match partners.apply(&input, &password).await {
+            Ok(submitted) => (
+                submitted.application.partner_id,
+                submitted.sandbox.client_id.to_string(),
+                submitted.sandbox.client_secret,
+                true,
+            ),
+            Err(CoreError::Conflict(_) | CoreError::Store(StoreError::Conflict { .. })) => {
+                let account = shared.stores.partners.find_account(&email).await?;
+                let sandbox = partners
+                    .credentials(&account.partner_id)
+                    .await?
+                    .into_iter()
+                    .find(|c| c.environment == Environment::Sandbox)
+                    .ok_or_else(|| CoreError::NotFound {
+                        entity: "sandbox credential",
+                        id: account.partner_id.to_string(),
+                    })?;
+                let issued = partners
+                    .rotate_secret(
+                        &account.partner_id,
+                        sandbox.client_id.as_str(),
+                        Some(std::time::Duration::ZERO),
+                    )
+                    .await?;
+                (
+                    account.partner_id,
+                    issued.client_id.to_string(),
+                    issued.client_secret,
+                    false,
                 )
-                .await?;
-            (
-                account.partner_id,
-                issued.client_id.to_string(),
-                issued.client_secret,
-            )
-        }
-        Err(e) => return Err(e.into()),
-    };
+            }
+            Err(e) => return Err(e.into()),
+        };
     tracing::debug!(partner = %partner_id, "sandbox partner ready");
     Ok(SandboxPartner {
         email: DEMO_PARTNER_EMAIL.into(),
-        // The applicant password only works for a new account: an existing one keeps its own.
-        password,
+        password: new_account.then_some(password),
         client_id,
         client_secret,
     })
@@ -212,7 +216,14 @@ pub async fn build(config: crate::config::Config) -> Result<(Application, Banner
         ),
         format!("  curl -s '{base}/v1/stations?limit=5' -H \"authorization: Bearer $PTOKEN\""),
         String::new(),
-        format!("Operator console: {base}/console   Partner portal: {base}/portal (sign in as {})", sandbox.email),
+        format!("Operator console: {base}/console   Partner portal: {base}/portal/login"),
+        match &sandbox.password {
+            Some(password) => format!("  portal login: {}  password: {password}", sandbox.email),
+            None => format!(
+                "  portal login: {} (password printed when this database was first seeded)",
+                sandbox.email
+            ),
+        },
     ]);
     let sim = start_simulated_chargers(&app, &banner);
     banner.extra.extend(sim);
