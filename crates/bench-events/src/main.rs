@@ -337,6 +337,253 @@ fn start_worker(
     Ok((tx, task))
 }
 
+/// What the simulated chargers answered for the status changes handed to them.
+#[derive(Default)]
+struct Failures {
+    total: u64,
+    /// Per connector: (seq, error) of each change the simulated charger reported as failed.
+    by_connector: HashMap<String, Vec<(i64, String)>>,
+}
+
+impl Failures {
+    fn record(&mut self, done: Result<(String, i64, Result<(), String>), tokio::task::JoinError>) {
+        match done {
+            Ok((_, _, Ok(()))) => {}
+            Ok((connector, seq, Err(e))) => {
+                self.total += 1;
+                self.by_connector
+                    .entry(connector)
+                    .or_default()
+                    .push((seq, e));
+            }
+            Err(e) => {
+                self.total += 1;
+                self.by_connector
+                    .entry("(task)".to_string())
+                    .or_default()
+                    .push((0, e.to_string()));
+            }
+        }
+    }
+}
+
+/// A pending queue's head: delivery id, webhook id, the event's status_seq, attempts,
+/// next_attempt_at, lease_until, and how many deliveries are pending in that queue.
+type QueueHead = (
+    i64,
+    i64,
+    Option<i64>,
+    i64,
+    Option<String>,
+    Option<String>,
+    i64,
+);
+
+/// A run of consecutive seqs, printed as `a..=b` (or `a`), at most `max` runs then `…`.
+fn runs(seqs: &mut Vec<i64>, max: usize) -> String {
+    seqs.sort_unstable();
+    seqs.dedup();
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < seqs.len() {
+        let start = seqs[i];
+        while i + 1 < seqs.len() && seqs[i + 1] == seqs[i] + 1 {
+            i += 1;
+        }
+        if out.len() == max {
+            out.push("…".to_string());
+            break;
+        }
+        out.push(if start == seqs[i] {
+            start.to_string()
+        } else {
+            format!("{start}..={}", seqs[i])
+        });
+        i += 1;
+    }
+    out.join(", ")
+}
+
+/// Prints, for each connector with missing deliveries, what the simulated charger was asked
+/// to send and answered, the connector's status_seq, and the events, feed rows and webhook
+/// deliveries in the database: enough to tell a miscount from a stuck or lost delivery.
+async fn diagnose(
+    db: &str,
+    stores: &Stores,
+    sent: &HashMap<(String, i64), Instant>,
+    missing: &HashMap<String, Vec<(u32, i64)>>,
+    failures: &Failures,
+    received: &Received,
+    // The simulated chargers, and their WebSocket connections before the phase.
+    (handles, connects_before): (
+        &HashMap<String, openpile_sim::SimHandle>,
+        &HashMap<String, u64>,
+    ),
+) -> anyhow::Result<()> {
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(
+            db.parse::<sqlx::sqlite::SqliteConnectOptions>()?
+                .read_only(true),
+        )
+        .await?;
+    let seqs = status_seqs(stores).await?;
+    let now = Utc::now();
+    eprintln!(
+        "  diagnosis at {} ({} connectors with missing deliveries):",
+        now.format("%H:%M:%S%.3f"),
+        missing.len()
+    );
+    let mut connectors: Vec<_> = missing.iter().collect();
+    connectors.sort_by_key(|(_, m)| std::cmp::Reverse(m.len()));
+    for (connector, lost) in connectors.into_iter().take(5) {
+        let mut sent_seqs: Vec<i64> = sent
+            .keys()
+            .filter(|(c, _)| c == connector)
+            .map(|(_, s)| *s)
+            .collect();
+        let partners: std::collections::BTreeSet<u32> = lost.iter().map(|(p, _)| *p).collect();
+        let mut lost_seqs: Vec<i64> = lost.iter().map(|(_, s)| *s).collect();
+        eprintln!(
+            "  {connector}: {} missing over {} partners; sent {} changes, seqs {}",
+            lost.len(),
+            partners.len(),
+            sent_seqs.len(),
+            runs(&mut sent_seqs, 3)
+        );
+        eprintln!("    missing seqs: {}", runs(&mut lost_seqs, 6));
+        // The charger id is the connector id without its `-<number>` suffix.
+        let charger = connector
+            .rsplit_once('-')
+            .map_or(connector.as_str(), |(c, _)| c);
+        if let Some(h) = handles.get(charger) {
+            let snap = h.snapshot();
+            eprintln!(
+                "    simulated charger {charger}: connected {}, connects {} (before the phase {}), \
+                 calls sent {}, answered {}",
+                snap.connected,
+                snap.connects,
+                connects_before.get(charger).copied().unwrap_or(0),
+                snap.calls_sent,
+                snap.results_received
+            );
+        }
+        let failed = failures.by_connector.get(connector.as_str());
+        match failed {
+            None => eprintln!("    simulated charger: every change accepted"),
+            Some(f) => {
+                let mut s: Vec<i64> = f.iter().map(|(s, _)| *s).collect();
+                eprintln!(
+                    "    simulated charger: {} failed (seqs {}), first error: {}",
+                    f.len(),
+                    runs(&mut s, 6),
+                    f[0].1
+                );
+            }
+        }
+        {
+            let last = received.last_seq.lock().unwrap_or_else(|p| p.into_inner());
+            let got: Vec<String> = partners
+                .iter()
+                .take(3)
+                .map(|p| {
+                    let l = last.get(&(*p, connector.clone())).copied().unwrap_or(0);
+                    format!("partner {p}: {l}")
+                })
+                .collect();
+            eprintln!("    receiver's newest seq: {}", got.join(", "));
+        }
+        eprintln!(
+            "    connector status_seq in the DB: {:?}",
+            seqs.get(connector.as_str())
+        );
+        let subject = format!("connector:{connector}");
+        let (events, min_seq, max_seq): (i64, Option<i64>, Option<i64>) = sqlx::query_as(
+            "SELECT count(*), min(json_extract(data, '$.status_seq')), \
+                    max(json_extract(data, '$.status_seq')) \
+             FROM events WHERE subject = ?1",
+        )
+        .bind(&subject)
+        .fetch_one(&pool)
+        .await?;
+        eprintln!(
+            "    events: {events} (status_seq {min_seq:?}..={max_seq:?}); sent seqs not in events: {}",
+            {
+                let stored: Vec<i64> = sqlx::query_scalar(
+                    "SELECT json_extract(data, '$.status_seq') FROM events WHERE subject = ?1",
+                )
+                .bind(&subject)
+                .fetch_all(&pool)
+                .await?;
+                let stored: std::collections::HashSet<i64> = stored.into_iter().collect();
+                let mut absent: Vec<i64> = sent
+                    .keys()
+                    .filter(|(c, s)| c == connector && !stored.contains(s))
+                    .map(|(_, s)| *s)
+                    .collect();
+                format!("{} ({})", absent.len(), runs(&mut absent, 6))
+            }
+        );
+        let feed: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT f.partner_id, count(*) FROM event_feed f JOIN events e ON e.id = f.event_id \
+             WHERE e.subject = ?1 GROUP BY f.partner_id ORDER BY f.partner_id",
+        )
+        .bind(&subject)
+        .fetch_all(&pool)
+        .await?;
+        eprintln!(
+            "    event_feed rows per partner: {}",
+            feed.iter()
+                .map(|(_, n)| n.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        let states: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT state, count(*), min(attempts), max(attempts), \
+                    count(lease_until) FROM webhook_deliveries WHERE subject = ?1 GROUP BY state",
+        )
+        .bind(&subject)
+        .fetch_all(&pool)
+        .await?;
+        for (state, n, min_a, max_a, leased) in &states {
+            eprintln!(
+                "    webhook_deliveries {state}: {n} (attempts {min_a}..={max_a}, {leased} leased)"
+            );
+        }
+        // The head of each partner's pending queue for this connector, with its last attempt.
+        let heads: Vec<QueueHead> = sqlx::query_as(
+            "SELECT d.id, d.webhook_id, json_extract(e.data, '$.status_seq'), d.attempts, \
+                        d.next_attempt_at, d.lease_until, \
+                        (SELECT count(*) FROM webhook_deliveries p \
+                         WHERE p.webhook_id = d.webhook_id AND p.subject = d.subject \
+                           AND p.state = 'pending') \
+                 FROM webhook_deliveries d JOIN events e ON e.id = d.event_id \
+                 WHERE d.subject = ?1 AND d.state = 'pending' AND d.id = \
+                   (SELECT min(id) FROM webhook_deliveries q WHERE q.webhook_id = d.webhook_id \
+                      AND q.subject = d.subject AND q.state = 'pending') \
+                 ORDER BY d.webhook_id LIMIT 10",
+        )
+        .bind(&subject)
+        .fetch_all(&pool)
+        .await?;
+        for (id, webhook, seq, attempts, next, lease, pending) in heads {
+            let last: Option<(Option<i64>, Option<String>, String)> = sqlx::query_as(
+                "SELECT status, error, at FROM webhook_attempts WHERE delivery_id = ?1 \
+                 ORDER BY number DESC LIMIT 1",
+            )
+            .bind(id)
+            .fetch_optional(&pool)
+            .await?;
+            eprintln!(
+                "    queue head webhook {webhook}: delivery {id} seq {seq:?}, {pending} pending, \
+                 attempts {attempts}, next_attempt_at {next:?}, lease_until {lease:?}, last attempt {last:?}"
+            );
+        }
+    }
+    pool.close().await;
+    Ok(())
+}
+
 fn ms(micros: u64) -> f64 {
     micros as f64 / 1000.0
 }
@@ -444,6 +691,12 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
         .iter()
         .map(|h| (h.id().to_string(), h.clone()))
         .collect();
+    // WebSocket connections per charger before the phase: a reconnect during it collapses the
+    // changes made while offline into one current status (OCPP drops queued StatusNotifications).
+    let connects_before: HashMap<String, u64> = handles
+        .iter()
+        .map(|(id, h)| (id.clone(), h.snapshot().connects))
+        .collect();
 
     // Phase 1: open-loop status changes at `rate`, round-robin over the connectors.
     println!(
@@ -461,7 +714,7 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
     let start = tokio::time::Instant::now();
     let phase_start = Instant::now();
     let mut lagging = 0u64;
-    let mut failures = 0u64;
+    let mut failures = Failures::default();
     let mut inflight = tokio::task::JoinSet::new();
     for i in 0..total {
         let due = start + interval.mul_f64(i as f64);
@@ -484,25 +737,23 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
         let (plug_now, number, seq) = (*plug, *number, *seq);
         sent.lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert((connector_id, seq), Instant::now());
+            .insert((connector_id.clone(), seq), Instant::now());
         inflight.spawn(async move {
-            if plug_now {
+            let result = if plug_now {
                 handle.plug(number).await
             } else {
                 handle.unplug(number).await
-            }
+            };
+            (connector_id, seq, result.map_err(|e| e.to_string()))
         });
         while let Some(done) = inflight.try_join_next() {
-            if !matches!(done, Ok(Ok(()))) {
-                failures += 1;
-            }
+            failures.record(done);
         }
     }
     while let Some(done) = inflight.join_next().await {
-        if !matches!(done, Ok(Ok(()))) {
-            failures += 1;
-        }
+        failures.record(done);
     }
+    let failures_total = failures.total;
     let send_elapsed = phase_start.elapsed();
     // The last changes may still be on their way to the server: count, do not ask the feed.
     let want = warm + total * u64::from(args.partners);
@@ -511,6 +762,8 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
 
     let mut hist = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
     let mut missing = 0u64;
+    // Per connector: the partners × seqs that never arrived (for the diagnosis below).
+    let mut missing_by_connector: HashMap<String, Vec<(u32, i64)>> = HashMap::new();
     {
         let sent = sent.lock().unwrap_or_else(|p| p.into_inner());
         let arrivals = received.arrivals.lock().unwrap_or_else(|p| p.into_inner());
@@ -526,6 +779,10 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
                             eprintln!("  missing: partner {p}, {connector} seq {seq}");
                         }
                         missing += 1;
+                        missing_by_connector
+                            .entry(connector.clone())
+                            .or_default()
+                            .push((p, *seq));
                     }
                 }
             }
@@ -533,7 +790,7 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
     }
     let deliveries = hist.len();
     println!(
-        "  sent {total} changes in {:.1} s ({:.0}/s; {lagging} more than 10 ms late, {failures} failed)",
+        "  sent {total} changes in {:.1} s ({:.0}/s; {lagging} more than 10 ms late, {failures_total} failed)",
         send_elapsed.as_secs_f64(),
         total as f64 / send_elapsed.as_secs_f64(),
     );
@@ -550,6 +807,23 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
         ms(hist.max()),
     );
     let p99_ms = ms(hist.value_at_quantile(0.99));
+    if missing > 0 {
+        // Before phase 2 touches the queues: what each side saw for the connectors concerned.
+        let sent = sent.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Err(e) = diagnose(
+            &db,
+            &stores,
+            &sent,
+            &missing_by_connector,
+            &failures,
+            &received,
+            (&handles, &connects_before),
+        )
+        .await
+        {
+            eprintln!("  diagnosis failed: {e:#}");
+        }
+    }
 
     // Phase 2: a backlog drained by a fresh worker.
     let _ = stop_worker.send(());
@@ -608,7 +882,8 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
     let duplicates = received.duplicates.load(Ordering::Relaxed);
     let out_of_order = received.out_of_order.load(Ordering::Relaxed);
     println!("  duplicates {duplicates}, out of order {out_of_order}");
-    let complete = all_arrived && drained && missing == 0 && out_of_order == 0 && failures == 0;
+    let complete =
+        all_arrived && drained && missing == 0 && out_of_order == 0 && failures_total == 0;
     println!(
         "targets: p99 {p99_ms:.1} ms (< 50 ms: {}), throughput {throughput:.0}/s (≥ 5000/s: {}), complete: {complete}",
         if p99_ms < 50.0 { "met" } else { "missed" },

@@ -28,7 +28,8 @@ use openpile_core::partner::credential::{
     TokenGrant,
 };
 use openpile_core::partner::notification::{
-    EmailAttempt, EmailStatus, MailRetry, MailRetryQueue, Notification, NotificationKind,
+    EmailAttempt, EmailStatus, FIRST_SEND_LEASE, MailRetry, MailRetryQueue, Notification,
+    NotificationKind,
 };
 use openpile_core::partner::ports::{
     ApplicantAccount, NewApplication, PartnerStatusChange, PartnerStore,
@@ -323,9 +324,15 @@ async fn insert_notification(
     conn: &mut SqliteConnection,
     n: &Notification,
 ) -> Result<(), StoreError> {
+    // An e-mail still to send gets its first attempt scheduled in this same write, a lease
+    // ahead: the inline send records its outcome well before, but a process that dies first
+    // leaves it for the retries instead of `pending` for good.
+    let first_attempt =
+        (n.email_status == EmailStatus::Pending).then(|| ts(n.created_at + FIRST_SEND_LEASE));
     sqlx::query(
         "INSERT INTO partner_notifications (id, partner_id, kind, subject, body, email_to, \
-         email_status, at, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?8)",
+         email_status, at, created_at, updated_at, email_next_attempt_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?8, ?9)",
     )
     .bind(&n.id)
     .bind(n.partner_id.as_str())
@@ -335,6 +342,7 @@ async fn insert_notification(
     .bind(n.email_to.as_str())
     .bind(n.email_status.as_str())
     .bind(ts(n.created_at))
+    .bind(first_attempt)
     .execute(conn)
     .await
     .map_err(db_error)?;
@@ -1187,12 +1195,13 @@ impl PartnerStore for SqliteStore {
         now: DateTime<Utc>,
         limit: u32,
     ) -> Result<MailRetryQueue, StoreError> {
-        // Both queries use partner_notifications_mail_retry_idx (its WHERE is repeated so the
-        // planner may pick the partial index).
+        // Both queries use partner_notifications_mail_due_idx (its WHERE is repeated so the
+        // planner may pick the partial index). `pending` rows are due once their first-send
+        // lease is over: the process that wrote them died before sending.
         let sql = format!(
             "SELECT {NOTIFICATION_COLUMNS}, email_attempts, email_next_attempt_at \
              FROM partner_notifications \
-             WHERE email_status = 'failed' AND email_next_attempt_at IS NOT NULL \
+             WHERE email_status IN ('failed', 'pending') AND email_next_attempt_at IS NOT NULL \
              AND email_next_attempt_at <= ?1 ORDER BY email_next_attempt_at, id LIMIT ?2"
         );
         let rows: Vec<MailRetryRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -1203,7 +1212,7 @@ impl PartnerStore for SqliteStore {
             .map_err(db_error)?;
         let scheduled: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM partner_notifications \
-             WHERE email_status = 'failed' AND email_next_attempt_at IS NOT NULL",
+             WHERE email_status IN ('failed', 'pending') AND email_next_attempt_at IS NOT NULL",
         )
         .fetch_one(self.pool())
         .await
@@ -1480,6 +1489,87 @@ mod tests {
             store.record_email_attempt("nope", &failed(1, None)).await,
             Err(StoreError::NotFound)
         ));
+    }
+
+    /// A `pending` e-mail is scheduled a lease after it is written: not due while the inline
+    /// send may still run, due after (its process died), and cleared by the inline send.
+    #[tokio::test]
+    async fn pending_emails_are_due_once_their_first_send_lease_is_over() {
+        let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+        let pending = |n| {
+            let mut new = new_application(n);
+            new.notification.email_status = EmailStatus::Pending;
+            new.notification.created_at = at(0);
+            new
+        };
+        let (one, two) = (pending(1), pending(2));
+        store.create_application(&one).await.unwrap();
+        store.create_application(&two).await.unwrap();
+        // Within the lease the inline send owns them: not due, but counted as waiting.
+        let lease_end = at(0) + FIRST_SEND_LEASE;
+        let q = store
+            .due_mail_retries(lease_end - chrono::TimeDelta::seconds(1), 10)
+            .await
+            .unwrap();
+        assert_eq!((q.due.len(), q.waiting), (0, 2));
+        // The inline send of `one` happens and is recorded: it is no longer scheduled.
+        store
+            .record_email_attempt(
+                &one.notification.id,
+                &EmailAttempt {
+                    status: EmailStatus::Sent,
+                    attempts: 1,
+                    next_attempt_at: None,
+                },
+            )
+            .await
+            .unwrap();
+        // `two` was never sent (its process died): due at the end of the lease, untried.
+        let q = store.due_mail_retries(lease_end, 10).await.unwrap();
+        assert_eq!(q.waiting, 0);
+        let due: Vec<_> = q
+            .due
+            .iter()
+            .map(|r| (r.notification.id.as_str(), r.attempts, r.due))
+            .collect();
+        assert_eq!(due, [(two.notification.id.as_str(), 0, lease_end)]);
+        assert_eq!(q.due[0].notification, two.notification);
+        // Without a mailer nothing is sent, so nothing is scheduled.
+        let three = new_application(3);
+        store.create_application(&three).await.unwrap();
+        let q = store.due_mail_retries(at(59), 10).await.unwrap();
+        assert_eq!((q.due.len(), q.waiting), (1, 0));
+    }
+
+    #[tokio::test]
+    async fn migration_0011_schedules_emails_left_pending_before_it() {
+        let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+        let mut one = new_application(1);
+        one.notification.email_status = EmailStatus::Pending;
+        store.create_application(&one).await.unwrap();
+        // As a database written before 0011 holds it: pending, with no schedule.
+        sqlx::query("UPDATE partner_notifications SET email_next_attempt_at = NULL")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let later = Utc::now() + chrono::TimeDelta::minutes(1);
+        assert_eq!(
+            store.due_mail_retries(later, 10).await.unwrap().due.len(),
+            0
+        );
+        let sql = include_str!("../migrations/0011_mail_pending.sql");
+        let update = sql
+            .split(';')
+            .find(|s| s.contains("UPDATE partner_notifications"))
+            .unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(update.to_owned()))
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let q = store.due_mail_retries(later, 10).await.unwrap();
+        assert_eq!(q.due.len(), 1);
+        assert_eq!(q.due[0].attempts, 0);
+        assert_eq!(q.due[0].notification.email_status, EmailStatus::Pending);
     }
 
     #[tokio::test]

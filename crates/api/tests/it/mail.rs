@@ -2,15 +2,19 @@
 //! SMTP mailer: decisions reach the applicant in both languages with the reason and the links,
 //! and an SMTP server that is down fails no decision: the notification is marked `failed`,
 //! shown so in `GET /v1/notifications`, and sent once the server is back, also by a process
-//! started after the failure (the retry schedule is in the database).
+//! started after the failure (the retry schedule is in the database). An e-mail whose process
+//! died before the first send is sent too, by the retries once its first-send lease is over.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use chrono::Utc;
 use openpile_api::crypto::{ApiCrypto, PasswordCost};
 use openpile_core::ids::UuidV7Ids;
-use openpile_core::partner::notification::{EmailStatus, MailRetryPolicy, Mailer};
+use openpile_core::partner::notification::{
+    EmailStatus, FIRST_SEND_LEASE, MailError, MailRetryPolicy, Mailer, Notification,
+};
 use openpile_core::partner::ports::PartnerStore;
 use openpile_core::partner::service::{MailRetryReport, PartnerConfig, PartnerService};
 use openpile_mailer::testing::{SmtpSink, python_ready, unused_port};
@@ -335,6 +339,118 @@ async fn a_failed_email_is_sent_by_the_next_process_after_a_restart() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Sent means done: nothing is scheduled any more, and nothing is sent twice.
+    let queue = app.store.due_mail_retries(later, 10).await.unwrap();
+    assert_eq!((queue.due.len(), queue.waiting), (0, 0));
+    let _ = stop.send(());
+    retries.await.unwrap();
+    assert!(
+        sink.next_message(Duration::from_millis(500))
+            .await
+            .is_none()
+    );
+}
+
+/// A mailer stuck in its first send, like a process that dies before sending: it says when
+/// the send began (the notification is recorded by then) and never returns.
+struct Stuck(Arc<tokio::sync::Notify>);
+
+#[async_trait]
+impl Mailer for Stuck {
+    async fn send(&self, _: &Notification) -> Result<(), MailError> {
+        self.0.notify_one();
+        std::future::pending().await
+    }
+}
+
+#[tokio::test]
+async fn an_email_whose_process_died_before_sending_is_sent_after_its_lease() {
+    if !python_ready() {
+        return;
+    }
+    let port = unused_port();
+    let policy = config(Duration::from_millis(200), 5);
+    let began = Arc::new(tokio::sync::Notify::new());
+    let app = TestApp::start_with_mailer(
+        &network(1, 1),
+        policy.clone(),
+        Some(Arc::new(Stuck(began.clone()))),
+    )
+    .await;
+    let app = Arc::new(app);
+    // The application is recorded and its e-mail send begins, then the "process dies": the
+    // send never finishes and the request is abandoned.
+    let applying = tokio::spawn({
+        let app = app.clone();
+        async move {
+            app.apply(1).await;
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(15), began.notified())
+        .await
+        .expect("the inline send begins");
+    applying.abort();
+    let _ = applying.await;
+    assert_eq!(
+        notifications(&app, 1).await,
+        [("application_received".into(), "pending".into())]
+    );
+
+    // "Restart": a new partner service over the same database with a working mailer, and its
+    // retry task, as the server starts them.
+    let restarted = Arc::new(PartnerService::new(
+        Arc::new(app.store.clone()),
+        Arc::new(ApiCrypto::new(PasswordCost::Light)),
+        app.clock.clone(),
+        Arc::new(UuidV7Ids),
+        Some(mailer(port)),
+        policy,
+    ));
+    let mut sink = SmtpSink::start(port).await;
+    // Within the lease the e-mail still belongs to the inline send: a retry round leaves it.
+    assert_eq!(
+        restarted.retry_failed_mail().await.unwrap(),
+        MailRetryReport {
+            waiting: 1,
+            ..MailRetryReport::default()
+        }
+    );
+    assert!(
+        sink.next_message(Duration::from_millis(300))
+            .await
+            .is_none()
+    );
+    assert_eq!(
+        notifications(&app, 1).await,
+        [("application_received".into(), "pending".into())]
+    );
+
+    // Once the lease is over, the next round sends it, once.
+    app.clock
+        .advance(FIRST_SEND_LEASE + chrono::TimeDelta::seconds(1));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let retries = tokio::spawn(openpile_mailer::run_retries(
+        restarted,
+        Duration::from_millis(100),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let received = next(&mut sink).await;
+    assert_eq!(
+        received["headers"]["subject"],
+        "申请已收到 / Application received"
+    );
+    assert_eq!(received["rcpt_tos"], json!([email(1)]));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while notifications(&app, 1).await != [("application_received".into(), "sent".into())] {
+        assert!(
+            Instant::now() < deadline,
+            "{:?}",
+            notifications(&app, 1).await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let later = Utc::now() + chrono::TimeDelta::hours(1);
     let queue = app.store.due_mail_retries(later, 10).await.unwrap();
     assert_eq!((queue.due.len(), queue.waiting), (0, 0));
     let _ = stop.send(());

@@ -7,6 +7,10 @@
 //! attempt count and when to try next ([`EmailAttempt`]), and tried again later by whoever
 //! asks the store for the due ones ([`MailRetryPolicy`], [`MailRetryQueue`]), also after a
 //! restart.
+//!
+//! An e-mail not yet tried is recorded `pending` with its first attempt already scheduled
+//! [`FIRST_SEND_LEASE`] ahead: the inline send normally comes first and clears it, and if the
+//! process dies before sending, the retries find it once the lease is over.
 
 use std::time::Duration;
 
@@ -315,7 +319,14 @@ impl MailRetryPolicy {
     }
 }
 
-/// A failed e-mail waiting for its next attempt, as the store keeps it.
+/// How long the process that records a `pending` notification has to send it before the
+/// retries may: the store schedules the first attempt this far after `created_at`. Longer than
+/// an inline send takes (the SMTP timeout is seconds), so the two do not both send in the
+/// normal case; should they, the Message-ID (from the notification id) shows the duplicate.
+pub const FIRST_SEND_LEASE: chrono::TimeDelta = chrono::TimeDelta::minutes(2);
+
+/// An e-mail waiting for its next attempt (`failed`, or `pending` past its lease), as the
+/// store keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailRetry {
     pub notification: Notification,

@@ -172,8 +172,13 @@ pub trait PartnerStore: Send + Sync {
         attempt: &EmailAttempt,
     ) -> Result<(), StoreError>;
 
-    /// The `failed` notifications whose next attempt is due at `now`, earliest first, at most
-    /// `limit`; `waiting` counts the other ones still scheduled. One indexed read.
+    /// The notifications whose next attempt is due at `now`, earliest first, at most `limit`:
+    /// `failed` ones, and `pending` ones past their [`FIRST_SEND_LEASE`] (every write of a
+    /// `pending` notification schedules its first attempt that far after `created_at`, so one
+    /// whose process died before the send is not lost). `waiting` counts the other ones still
+    /// scheduled. One indexed read.
+    ///
+    /// [`FIRST_SEND_LEASE`]: crate::partner::notification::FIRST_SEND_LEASE
     async fn due_mail_retries(
         &self,
         now: DateTime<Utc>,

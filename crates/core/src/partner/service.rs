@@ -405,7 +405,8 @@ impl PartnerService {
 
     /// Tries again the e-mails whose retry is due (call it every few seconds, and once at
     /// start; the server's mail task does). The schedule is read from the store, so a new
-    /// process picks up what an old one left. Each e-mail gets at most
+    /// process picks up what an old one left, including e-mails it recorded `pending` but
+    /// died before sending (due once their first-send lease is over). Each e-mail gets at most
     /// `mail_retry.max_attempts` attempts in all, with the policy's backoff between them; one
     /// that fails its last stays `failed`.
     pub async fn retry_failed_mail(&self) -> Result<MailRetryReport, CoreError> {
