@@ -12,8 +12,6 @@ use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
 use openpile_core::error::{StoreError, ValidationError};
 use openpile_core::event::{
@@ -166,16 +164,10 @@ pub struct DeliveryList {
     pub next_cursor: Option<String>,
 }
 
-/// 32 random bytes, as Standard Webhooks secrets are: `whsec_` + base64.
+/// A fresh signing secret (made by `openpile-secrets`, checked by core's type).
 fn new_secret() -> Result<WebhookSecret, ApiError> {
-    let mut bytes = [0u8; 32];
-    rand::fill(&mut bytes);
-    WebhookSecret::new(format!(
-        "{}{}",
-        WebhookSecret::PREFIX,
-        STANDARD.encode(bytes)
-    ))
-    .map_err(|e| ApiError::Internal(Box::new(e)))
+    WebhookSecret::new(openpile_secrets::webhook_secret())
+        .map_err(|e| ApiError::Internal(Box::new(e)))
 }
 
 fn check_types(names: &[String]) -> Result<Vec<EventType>, ValidationError> {
@@ -454,6 +446,8 @@ mod tests {
 
     #[test]
     fn secrets_follow_standard_webhooks() {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::STANDARD;
         let s = new_secret().unwrap();
         let body = s.expose().strip_prefix("whsec_").unwrap();
         assert_eq!(STANDARD.decode(body).unwrap().len(), 32);

@@ -114,6 +114,17 @@ pub fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// A new webhook signing secret as Standard Webhooks defines it: `whsec_` + standard base64 of
+/// 32 random bytes.
+pub fn webhook_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::fill(&mut bytes);
+    format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
+}
+
 /// Checks a sign-in against an account that may not exist (`phc: None`): an unknown account is
 /// verified against a dummy hash, so both cases cost the same and answer `false`.
 pub async fn verify_account_password(password: String, phc: Option<String>) -> bool {
@@ -131,6 +142,15 @@ pub fn token_sha256(token: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn webhook_secrets_are_whsec_and_32_random_bytes() {
+        use base64::engine::general_purpose::STANDARD;
+        let (a, b) = (webhook_secret(), webhook_secret());
+        assert_ne!(a, b);
+        let body = a.strip_prefix("whsec_").expect("whsec_ prefix");
+        assert_eq!(STANDARD.decode(body).unwrap().len(), 32);
+    }
 
     #[tokio::test]
     async fn an_unknown_account_never_verifies() {

@@ -15,7 +15,7 @@ use openpile_core::page::PageRequest;
 use openpile_core::partner::catalog::Visibility;
 use openpile_core::pricing::PricedLine;
 use openpile_core::session::SessionState;
-use openpile_core::sessions::model::{ChargingSession, CostLine, SessionLimit};
+use openpile_core::sessions::model::{ChargingSession, SessionLimit};
 use openpile_core::sessions::service::{Caller, SessionError};
 use openpile_core::settlement::cdr::{Cdr, CdrId, CdrKind};
 use openpile_core::settlement::report::kwh_text;
@@ -257,19 +257,6 @@ struct CostRow {
     service_fee: String,
 }
 
-fn cost_row(state: &ConsoleState, t: &'static Messages, l: &CostLine) -> CostRow {
-    CostRow {
-        from: fmt_time(state, l.start),
-        to: fmt_time(state, l.end),
-        period: t.period(l.label),
-        energy_kwh: kwh(l.energy),
-        electricity_price: l.electricity_price.value().to_string(),
-        service_price: l.service_price.value().to_string(),
-        electricity_fee: money(l.electricity_fee),
-        service_fee: money(l.service_fee),
-    }
-}
-
 fn priced_row(state: &ConsoleState, t: &'static Messages, l: &PricedLine) -> CostRow {
     CostRow {
         from: fmt_time(state, l.start),
@@ -393,7 +380,7 @@ pub(crate) async fn session(
             cost: s
                 .cost
                 .as_ref()
-                .map(|c| c.lines.iter().map(|l| cost_row(&state, t, l)).collect())
+                .map(|c| c.lines.iter().map(|l| priced_row(&state, t, l)).collect())
                 .unwrap_or_default(),
             totals: s
                 .cost

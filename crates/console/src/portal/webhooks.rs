@@ -14,8 +14,6 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use openpile_core::error::StoreError;
 use openpile_core::event::{
     Delivery, DeliveryState, Event, EventData, EventType, FeedKey, WebhookConfig, WebhookSecret,
@@ -88,16 +86,9 @@ fn check_types(names: &[&str]) -> Option<Vec<EventType>> {
     (!out.is_empty()).then_some(out)
 }
 
-/// 32 random bytes, as Standard Webhooks secrets are: `whsec_` + base64.
+/// A fresh signing secret (made by `openpile-secrets`, checked by core's type).
 fn new_secret() -> Result<WebhookSecret, ConsoleError> {
-    let mut bytes = [0u8; 32];
-    rand::fill(&mut bytes);
-    WebhookSecret::new(format!(
-        "{}{}",
-        WebhookSecret::PREFIX,
-        STANDARD.encode(bytes)
-    ))
-    .map_err(ConsoleError::internal)
+    WebhookSecret::new(openpile_secrets::webhook_secret()).map_err(ConsoleError::internal)
 }
 
 fn allow_private(state: &ConsoleState, env: Environment) -> bool {

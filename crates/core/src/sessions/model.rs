@@ -14,12 +14,11 @@ use crate::ids::{
     ChargerId, ConnectorId, ConnectorNumber, PartnerId, ReservationId, SessionId, StationId,
     TariffId,
 };
-use crate::money::{Money, UnitPrice};
-use crate::pricing::PricedSession;
+use crate::money::Money;
+use crate::pricing::{PricedLine, PricedSession};
 use crate::reservation::ReservationState;
 use crate::session::{SessionState, StartFailure};
 use crate::status::{ChargePointStatus, ConnectorStatus};
-use crate::tariff::PeriodLabel;
 
 /// Who started a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -237,26 +236,13 @@ impl StopRequester {
     }
 }
 
-/// The energy of one stretch of one tariff segment, priced (see [`crate::pricing`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CostLine {
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
-    pub label: Option<PeriodLabel>,
-    pub energy: Wh,
-    pub electricity_price: UnitPrice,
-    pub service_price: UnitPrice,
-    pub electricity_fee: Money,
-    pub service_fee: Money,
-}
-
 /// A session's cost by the tariff version in force when it started: a running estimate while
 /// it charges, final once it completed. Lines are rounded once each; totals are their sums.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionCost {
     pub tariff_id: TariffId,
     pub tariff_version: u32,
-    pub lines: Vec<CostLine>,
+    pub lines: Vec<PricedLine>,
     pub energy: Wh,
     pub electricity_fee: Money,
     pub service_fee: Money,
@@ -275,20 +261,7 @@ impl SessionCost {
         Self {
             tariff_id,
             tariff_version: priced.tariff_version,
-            lines: priced
-                .lines
-                .into_iter()
-                .map(|l| CostLine {
-                    start: l.start,
-                    end: l.end,
-                    label: l.label,
-                    energy: l.energy,
-                    electricity_price: l.electricity_price,
-                    service_price: l.service_price,
-                    electricity_fee: l.electricity_fee,
-                    service_fee: l.service_fee,
-                })
-                .collect(),
+            lines: priced.lines,
             energy: priced.energy,
             electricity_fee: priced.electricity_fee,
             service_fee: priced.service_fee,
