@@ -128,15 +128,23 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
+/// How long after the last read [`keep_catalog_fresh`] keeps refreshing ahead of readers.
+pub const CATALOG_READERS_GONE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Keeps the catalog current from a background task, so that partner reads find a fresh
 /// snapshot instead of refreshing it themselves (the reader that finds it stale pays the
-/// refresh; with this running, none does). Runs until the task is dropped:
+/// refresh; with this running, none does), as long as someone read it in the last
+/// [`CATALOG_READERS_GONE`]: with nobody reading, refreshing would reload every station whose
+/// status changed, for nothing. Runs until the task is dropped:
 /// `tokio::spawn(openpile_api::keep_catalog_fresh(catalog.clone(), Duration::from_millis(50)))`.
 pub async fn keep_catalog_fresh(catalog: Arc<Catalog>, every: std::time::Duration) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        if !catalog.read_within(CATALOG_READERS_GONE) {
+            continue;
+        }
         if let Err(e) = catalog.refresh().await {
             // Readers keep the last snapshot and retry themselves; say so once per failure.
             tracing::warn!(error = %error::ErrorChain(&e), "catalog refresh failed");

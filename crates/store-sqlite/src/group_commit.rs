@@ -1,15 +1,18 @@
 //! Group commit for the charger-facing hot path. Every connection's boots, liveness writes,
 //! status reports, offline marks and meter values go over one channel to a single writer task,
 //! which takes what is queued (up to [`MAX_BATCH`]), applies the whole batch in ONE write
-//! transaction with set-based SQL (a fixed set of statements per batch, not per message, sent
-//! in two round trips: the reads, then the writes with COMMIT), and answers each caller through
-//! its oneshot once the batch has committed. A charger's answer is therefore still sent only
-//! after its write is durable, and each port method keeps its meaning for callers; what
-//! changes is that 500 reports cost one transaction instead of 500.
+//! transaction with set-based SQL (a fixed set of statements per batch, not per message), and
+//! answers each caller through its oneshot once the batch has committed. A charger's answer is
+//! therefore still sent only after its write is durable, and each port method keeps its
+//! meaning for callers; what changes is that 500 reports cost one transaction instead of 500.
 //!
-//! Why: each sqlx statement is a round trip between a Tokio worker and sqlx's SQLite thread, and
-//! on a 2-core machine those hand-offs (not SQLite itself) were three quarters of the server's
-//! time at a few thousand messages a second.
+//! The batch runs synchronously, on the writer task's own SQLite connection (rusqlite), not
+//! through sqlx: each sqlx statement is a hand-off between a Tokio worker and sqlx's SQLite
+//! thread, and on a 2-core machine those hand-offs (futex wake-ups and context switches, not
+//! SQLite itself) were most of the server's time per charger message. A batch holds its
+//! worker for a fraction of a millisecond. It still takes the store's single-connection write
+//! pool for its duration, so it never races the store's other writes for SQLite's lock (which
+//! a loser waits out in sleeps of up to 100 ms), and in memory mode nothing reads half of it.
 //!
 //! The rules stay where they were: what a status report does to a connector is core's
 //! [`ConnectorState::observe`], applied here in memory to the batch's connectors in arrival
@@ -34,11 +37,11 @@ use openpile_core::event::{ConnectorStatusChangedData, Event, EventData};
 use openpile_core::ids::{ChargerId, ConnectorId, StationId};
 use openpile_core::ports::{BootInfo, ConnectorStatusChanged, ReportedStatus};
 use openpile_core::status::{ChargePointStatus, ConnectorState, ConnectorStatus};
-use sqlx::pool::PoolConnection;
+use rusqlite::{Connection, OpenFlags, params};
 use sqlx::sqlite::SqlitePool;
-use sqlx::{Row, Sqlite, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::checkpoint::Checkpointer;
 use crate::columns::{now, ocpp_status_name, parse_ocpp_status, parse_ts, stored, to_json, ts};
 use crate::{CorruptValue, db_error, outbox};
 
@@ -51,8 +54,16 @@ const MAX_BATCH: usize = 512;
 /// (plus its offline mark), so this bounds nothing in normal operation; past it, callers wait.
 const QUEUE: usize = 32 * 1024;
 
-/// The pause after the first transient failure; it doubles up to [`MAX_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::from_millis(20);
+/// At most one commit starts per pace while writes keep coming. A commit costs about the same
+/// whether it carries one write or fifty (WAL frames for the pages touched, locks, the
+/// checkpoint it may trigger), so under load waiting this long for more is what keeps the
+/// cost per charger message low; when writes are sparse a write goes out at once.
+const PACE: Duration = Duration::from_millis(4);
+
+/// The pause after the first transient failure; it doubles up to [`MAX_BACKOFF`]. The batch's
+/// connection does not wait for a lock inside SQLite (that would hold a Tokio worker), so
+/// another process's write is waited out here.
+const FIRST_BACKOFF: Duration = Duration::from_millis(2);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 /// What the writer has done, for tests and benchmarks: statements per batch is the figure the
@@ -65,9 +76,6 @@ pub struct GroupCommitStats {
     pub items: u64,
     /// SQL statements executed, BEGIN and COMMIT included.
     pub statements: u64,
-    /// Round trips to SQLite's connection thread: what costs (each is a hand-off between
-    /// threads), as several statements go in one.
-    pub round_trips: u64,
     /// Whole-batch attempts that failed for a transient reason and were retried.
     pub retries: u64,
 }
@@ -77,7 +85,6 @@ struct Counters {
     commits: AtomicU64,
     items: AtomicU64,
     statements: AtomicU64,
-    round_trips: AtomicU64,
     retries: AtomicU64,
 }
 
@@ -167,12 +174,18 @@ fn stopped() -> StoreError {
 }
 
 impl GroupCommit {
-    /// Starts the writer task on `writer` (the store's single-connection write pool). Must be
-    /// called within a Tokio runtime.
-    pub(crate) fn start(writer: SqlitePool) -> GroupCommit {
+    /// Starts the writer task, writing on `db` while it holds `writer` (the store's
+    /// single-connection write pool); `checkpointer` runs as long as it does. Must be called
+    /// within a Tokio runtime.
+    pub(crate) fn start(
+        writer: SqlitePool,
+        db: Connection,
+        checkpointer: Option<Checkpointer>,
+    ) -> GroupCommit {
         let (queue, jobs) = mpsc::channel(QUEUE);
         let counters = Arc::new(Counters::default());
-        tokio::spawn(run(writer, jobs, Arc::clone(&counters)));
+        let counted = Arc::clone(&counters);
+        tokio::spawn(run(writer, db, checkpointer, jobs, counted));
         GroupCommit { queue, counters }
     }
 
@@ -181,7 +194,6 @@ impl GroupCommit {
             commits: self.counters.commits.load(Ordering::Relaxed),
             items: self.counters.items.load(Ordering::Relaxed),
             statements: self.counters.statements.load(Ordering::Relaxed),
-            round_trips: self.counters.round_trips.load(Ordering::Relaxed),
             retries: self.counters.retries.load(Ordering::Relaxed),
         }
     }
@@ -261,15 +273,54 @@ impl GroupCommit {
     }
 }
 
+/// Opens the writer's connection to the store's database: `filename` as sqlx names it (for
+/// memory mode, the shared-cache name of the pool's database), with the pool's settings.
+pub(crate) fn open_connection(
+    filename: &std::path::Path,
+    in_memory: bool,
+) -> Result<Connection, StoreError> {
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_URI
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if in_memory {
+        flags |= OpenFlags::SQLITE_OPEN_MEMORY | OpenFlags::SQLITE_OPEN_SHARED_CACHE;
+    }
+    let unavailable = |e: rusqlite::Error| StoreError::Unavailable(Box::new(e));
+    let db = Connection::open_with_flags(filename, flags).map_err(unavailable)?;
+    // The pool's settings (see `SqliteStore::connect`; checkpoints: `checkpoint.rs`), but no
+    // busy timeout: see FIRST_BACKOFF.
+    db.execute_batch(&format!(
+        "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY; \
+         PRAGMA wal_autocheckpoint = {};",
+        crate::checkpoint::AUTOCHECKPOINT
+    ))
+    .map_err(unavailable)?;
+    db.set_prepared_statement_cache_capacity(64);
+    Ok(db)
+}
+
 /// The writer task: drains the queue in batches until every sender is gone.
-async fn run(pool: SqlitePool, mut jobs: mpsc::Receiver<Job>, counters: Arc<Counters>) {
+async fn run(
+    pool: SqlitePool,
+    mut db: Connection,
+    checkpointer: Option<Checkpointer>,
+    mut jobs: mpsc::Receiver<Job>,
+    counters: Arc<Counters>,
+) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    let mut last_commit = tokio::time::Instant::now() - PACE;
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
         if batch.len() < MAX_BATCH {
-            // Connection tasks woken by the same network events may be ready to run right after
-            // this one: letting them run once first can add their writes to this batch, for
-            // one scheduler turn rather than a timer's millisecond of latency.
-            tokio::task::yield_now().await;
+            let due = last_commit + PACE;
+            if tokio::time::Instant::now() < due {
+                // Busy: let writes gather until one pace after the last commit.
+                tokio::time::sleep_until(due).await;
+            } else {
+                // Quiet: connection tasks woken by the same network events may be ready to
+                // run right after this one; letting them run once first can add their writes
+                // to this batch, for one scheduler turn rather than a timer's latency.
+                tokio::task::yield_now().await;
+            }
             while batch.len() < MAX_BATCH {
                 match jobs.try_recv() {
                     Ok(job) => batch.push(job),
@@ -277,7 +328,11 @@ async fn run(pool: SqlitePool, mut jobs: mpsc::Receiver<Job>, counters: Arc<Coun
                 }
             }
         }
-        apply(&pool, std::mem::take(&mut batch), &counters).await;
+        last_commit = tokio::time::Instant::now();
+        apply(&pool, &mut db, std::mem::take(&mut batch), &counters).await;
+        if let Some(checkpointer) = &checkpointer {
+            checkpointer.finish(&db);
+        }
         batch.reserve(MAX_BATCH);
     }
 }
@@ -303,6 +358,19 @@ fn classify(e: sqlx::Error) -> Failed {
     failed(db_error(e))
 }
 
+/// A failed statement: busy, locked and I/O failures are worth another try.
+fn sql_failed(e: rusqlite::Error) -> Failed {
+    use rusqlite::ErrorCode::{
+        CannotOpen, DatabaseBusy, DatabaseLocked, DiskFull, OutOfMemory, SystemIoFailure,
+    };
+    match e.sqlite_error_code() {
+        Some(
+            DatabaseBusy | DatabaseLocked | SystemIoFailure | DiskFull | CannotOpen | OutOfMemory,
+        ) => Failed::Transient(StoreError::Unavailable(Box::new(e))),
+        _ => Failed::Other(StoreError::Other(Box::new(e))),
+    }
+}
+
 fn failed(e: StoreError) -> Failed {
     match e {
         e @ StoreError::Unavailable(_) => Failed::Transient(e),
@@ -311,12 +379,12 @@ fn failed(e: StoreError) -> Failed {
 }
 
 /// Applies `jobs` and answers every one of them.
-async fn apply(pool: &SqlitePool, jobs: Vec<Job>, counters: &Counters) {
+async fn apply(pool: &SqlitePool, db: &mut Connection, jobs: Vec<Job>, counters: &Counters) {
     let (writes, replies): (Vec<Write>, Vec<Reply>) =
         jobs.into_iter().map(|j| (j.write, j.reply)).unzip();
     let mut backoff = FIRST_BACKOFF;
     loop {
-        match attempt(pool, &writes, counters).await {
+        match attempt(pool, db, &writes, counters).await {
             Ok(outcomes) => {
                 counters.commits.fetch_add(1, Ordering::Relaxed);
                 counters
@@ -352,7 +420,7 @@ async fn apply(pool: &SqlitePool, jobs: Vec<Job>, counters: &Counters) {
                     "a batch of charger writes failed; applying its items one by one");
                 for (write, reply) in writes.into_iter().zip(replies) {
                     let job = Job { write, reply };
-                    Box::pin(apply(pool, vec![job], counters)).await;
+                    Box::pin(apply(pool, db, vec![job], counters)).await;
                 }
                 return;
             }
@@ -364,197 +432,201 @@ async fn apply(pool: &SqlitePool, jobs: Vec<Job>, counters: &Counters) {
 /// transaction was rolled back and nothing was written.
 async fn attempt(
     pool: &SqlitePool,
+    db: &mut Connection,
     writes: &[Write],
     counters: &Counters,
 ) -> Result<Vec<Outcome>, Failed> {
-    let mut run = Run::default();
-    let result = attempt_in(pool, writes, &mut run).await;
-    counters
-        .statements
-        .fetch_add(run.statements, Ordering::Relaxed);
-    counters
-        .round_trips
-        .fetch_add(run.round_trips, Ordering::Relaxed);
-    result
-}
-
-/// Statement accounting for one attempt.
-#[derive(Debug, Default)]
-struct Run {
-    statements: u64,
-    round_trips: u64,
-}
-
-async fn attempt_in(
-    pool: &SqlitePool,
-    writes: &[Write],
-    run: &mut Run,
-) -> Result<Vec<Outcome>, Failed> {
-    let mut conn = pool.acquire().await.map_err(classify)?;
-    let result = transact(&mut conn, writes, run).await;
-    if result.is_err() {
-        rollback(&mut conn, run).await;
-    }
-    result
-}
-
-/// Ends a failed attempt's transaction, if it got as far as beginning one, so the pooled
-/// connection goes back clean.
-async fn rollback(conn: &mut PoolConnection<Sqlite>, run: &mut Run) {
-    run.round_trips += 1;
-    run.statements += 1;
-    if let Err(e) = sqlx::query("ROLLBACK").execute(&mut **conn).await {
-        let none_open = matches!(&e, sqlx::Error::Database(db)
-            if db.message().contains("no transaction is active"));
-        if !none_open {
-            tracing::warn!(error = %e, "could not roll back charger writes; closing the connection");
-            conn.close_on_drop();
+    // The store's write pool, held as a lock: see the module's documentation.
+    let turn = pool.acquire().await.map_err(classify)?;
+    let mut statements = 0;
+    let result = transact(db, writes, &mut statements);
+    if result.is_err() && !db.is_autocommit() {
+        statements += 1;
+        if let Err(e) = db.execute_batch("ROLLBACK") {
+            tracing::error!(error = %e, "could not roll back charger writes");
         }
     }
+    drop(turn);
+    counters.statements.fetch_add(statements, Ordering::Relaxed);
+    result
 }
 
-/// What the batch reads before it writes: the observed chargers' connectors, who may see the
-/// events of their stations, which charger owns each transaction meter values name and the
-/// session linked to it, and the observed chargers' connectors that have an active session.
-/// The last two are answered to callers (in [`MeterRecorded`] and [`ConnectorStatusChanged`])
-/// so that the sessions service does not read them again, one pooled read per message, for
-/// the many charger messages no session cares about. The active states are those of
-/// `sessions::ACTIVE_STATES`; `NOT IN ('completed', 'failed')` repeats the condition of the
-/// partial index `sessions_active_idx`, so that SQLite uses it.
-/// Parameters are anonymous, bound in the order they appear (see [`WRITE_SQL`]): the charger
-/// ids twice, the transaction ids, the charger ids again, each a JSON array.
-/// `BEGIN IMMEDIATE` comes first, so what is read is what the writes then apply to. One round
-/// trip: several statements in one query, their rows told apart by the first column.
-const READ_SQL: &str = "\
-    BEGIN IMMEDIATE; \
-    SELECT 'L', ch.id, ch.station_id, c.id, c.number, c.status, c.ocpp_status, \
+/// What the batch reads before it writes, after `BEGIN IMMEDIATE` (so what is read is what the
+/// writes then apply to): the observed chargers' connectors ([`LIVE_SQL`]), who may see the
+/// events of their stations ([`AUDIENCE_SQL`]), which charger owns each transaction meter
+/// values name and whether a session is linked to it ([`OWNERS_SQL`]), and the observed
+/// chargers' connectors that have an active session ([`BUSY_SQL`]). The last two are answered
+/// to callers (in [`MeterRecorded`] and [`ConnectorStatusChanged`]) so that the sessions
+/// service does not read them again for the many charger messages no session cares about.
+/// Each statement takes its ids as one JSON array.
+const LIVE_SQL: &str = "\
+    SELECT ch.id, ch.station_id, c.id, c.number, c.status, c.ocpp_status, \
            c.status_changed_at, c.status_seq, c.retired_at \
     FROM chargers ch LEFT JOIN connectors c ON c.charger_id = ch.id \
-    WHERE ch.id IN (SELECT value FROM json_each(?)) \
-    ORDER BY ch.id, c.number; \
+    WHERE ch.id IN (SELECT value FROM json_each(?1)) \
+    ORDER BY ch.id, c.number";
+
+const AUDIENCE_SQL: &str = "\
     WITH st AS ( \
         SELECT DISTINCT ch.station_id AS station, \
                CASE WHEN s.sandbox = 1 THEN 'sandbox' ELSE 'production' END AS env \
         FROM chargers ch LEFT JOIN stations s ON s.id = ch.station_id \
-        WHERE ch.id IN (SELECT value FROM json_each(?))) \
-    SELECT 'R', st.station, p.id, st.env FROM st JOIN partners p \
+        WHERE ch.id IN (SELECT value FROM json_each(?1))) \
+    SELECT st.station, p.id, st.env FROM st JOIN partners p \
     ON (st.env = 'sandbox' AND p.status <> 'suspended') \
     OR (st.env = 'production' AND p.status = 'active' AND p.contract IS NOT NULL \
         AND (json_extract(p.contract, '$.station_scope.kind') = 'all' \
              OR EXISTS (SELECT 1 FROM json_each(p.contract, '$.station_scope.station_ids') s \
                         WHERE s.value = st.station))) \
-    ORDER BY st.station, p.id; \
-    SELECT 'T', t.id, t.charger_id, \
-           EXISTS (SELECT 1 FROM sessions s WHERE s.transaction_id = t.id) \
+    ORDER BY st.station, p.id";
+
+const OWNERS_SQL: &str = "\
+    SELECT t.id, t.charger_id, EXISTS (SELECT 1 FROM sessions s WHERE s.transaction_id = t.id) \
     FROM ocpp_transactions t \
-    WHERE t.id IN (SELECT value FROM json_each(?)); \
-    SELECT 'A', connector_id FROM sessions \
-    WHERE charger_id IN (SELECT value FROM json_each(?)) \
+    WHERE t.id IN (SELECT value FROM json_each(?1))";
+
+/// The active states are those of `sessions::ACTIVE_STATES`; `NOT IN ('completed', 'failed')`
+/// repeats the condition of the partial index `sessions_active_idx`, so that SQLite uses it.
+const BUSY_SQL: &str = "\
+    SELECT connector_id FROM sessions \
+    WHERE charger_id IN (SELECT value FROM json_each(?1)) \
       AND state NOT IN ('completed', 'failed') \
       AND state IN ('pending', 'starting', 'charging', 'stopping', 'finishing')";
 
-/// The statements of [`READ_SQL`].
-const READ_STATEMENTS: u64 = 5;
+/// The batch's writes, in this order, then COMMIT. Each statement takes its rows as a JSON
+/// array in one parameter (whatever the batch size, far below SQLite's limit on parameters)
+/// and is skipped when it has none. Boots and liveness return the chargers they found.
+const BOOTS_SQL: &str = "\
+    UPDATE chargers SET vendor = b.b_vendor, model = b.b_model, \
+        serial = COALESCE(b.b_serial, serial), firmware = COALESCE(b.b_firmware, firmware), \
+        registration = CASE WHEN registration = 'disabled' THEN 'disabled' \
+                            ELSE 'registered' END, \
+        last_boot_at = b.b_boot_at, \
+        last_seen_at = CASE WHEN last_seen_at IS NULL OR last_seen_at < b.b_seen_at \
+                            THEN b.b_seen_at ELSE last_seen_at END, \
+        updated_at = ?1 \
+    FROM (SELECT value ->> 0 AS b_id, value ->> 1 AS b_vendor, value ->> 2 AS b_model, \
+                 value ->> 3 AS b_serial, value ->> 4 AS b_firmware, \
+                 value ->> 5 AS b_boot_at, value ->> 6 AS b_seen_at \
+          FROM json_each(?2)) AS b \
+    WHERE chargers.id = b.b_id RETURNING id";
 
-/// Every write of a batch, then COMMIT: one round trip. Each statement takes its rows as a
-/// JSON array in one parameter (whatever the batch size, far below SQLite's limit on
-/// parameters) and does nothing with `[]`. The parameters are anonymous (`?`), bound in the
-/// order they appear in the script ([`write`]): sqlx numbers a multi-statement query's
-/// anonymous parameters on across its statements, while a numbered one (`?9` alone in a
-/// statement) would leave that statement's lower slots to be filled from the shared
-/// arguments and itself unbound. Separate parameters rather than one JSON document, so that
-/// SQLite parses each statement's rows only, not the whole batch ten times.
-///
+const SEEN_SQL: &str = "\
+    UPDATE chargers SET \
+        last_seen_at = CASE WHEN last_seen_at IS NULL OR last_seen_at < s.s_at THEN s.s_at \
+                            ELSE last_seen_at END \
+    FROM (SELECT value ->> 0 AS s_id, value ->> 1 AS s_at FROM json_each(?1)) AS s \
+    WHERE chargers.id = s.s_id RETURNING id";
+
+const CONNECTORS_SQL: &str = "\
+    UPDATE connectors SET status = u.u_status, ocpp_status = u.u_ocpp_status, \
+        status_changed_at = u.u_changed_at, status_seq = u.u_seq, updated_at = u.u_at \
+    FROM (SELECT value ->> 0 AS u_id, value ->> 1 AS u_status, \
+                 value ->> 2 AS u_ocpp_status, value ->> 3 AS u_changed_at, \
+                 value ->> 4 AS u_seq, value ->> 5 AS u_at FROM json_each(?1)) AS u \
+    WHERE connectors.id = u.u_id";
+
 /// Events follow `outbox::emit` (a test checks the rows against it): the events; one feed row
 /// per recipient, numbered on from its feed's head (each `feed` row carries its position k
-/// among this batch's rows of its feed); one delivery per enabled webhook subscribed to the type,
-/// due now only when no earlier delivery of the same webhook and subject is pending (queued
-/// before the batch or earlier in it); then the heads advance by their rows' count.
-macro_rules! write_sql {
-    () => {
-        "UPDATE chargers SET vendor = b.b_vendor, model = b.b_model, \
-             serial = COALESCE(b.b_serial, serial), firmware = COALESCE(b.b_firmware, firmware), \
-             registration = CASE WHEN registration = 'disabled' THEN 'disabled' \
-                                 ELSE 'registered' END, \
-             last_boot_at = b.b_boot_at, \
-             last_seen_at = CASE WHEN last_seen_at IS NULL OR last_seen_at < b.b_seen_at \
-                                 THEN b.b_seen_at ELSE last_seen_at END, \
-             updated_at = ? \
-         FROM (SELECT value ->> 0 AS b_id, value ->> 1 AS b_vendor, value ->> 2 AS b_model, \
-                      value ->> 3 AS b_serial, value ->> 4 AS b_firmware, \
-                      value ->> 5 AS b_boot_at, value ->> 6 AS b_seen_at \
-               FROM json_each(?)) AS b \
-         WHERE chargers.id = b.b_id RETURNING 'B', id; \
-         UPDATE chargers SET \
-             last_seen_at = CASE WHEN last_seen_at IS NULL OR last_seen_at < s.s_at THEN s.s_at \
-                                 ELSE last_seen_at END \
-         FROM (SELECT value ->> 0 AS s_id, value ->> 1 AS s_at FROM json_each(?)) AS s \
-         WHERE chargers.id = s.s_id RETURNING 'S', id; \
-         UPDATE connectors SET status = u.u_status, ocpp_status = u.u_ocpp_status, \
-             status_changed_at = u.u_changed_at, status_seq = u.u_seq, updated_at = u.u_at \
-         FROM (SELECT value ->> 0 AS u_id, value ->> 1 AS u_status, \
-                      value ->> 2 AS u_ocpp_status, value ->> 3 AS u_changed_at, \
-                      value ->> 4 AS u_seq, value ->> 5 AS u_at FROM json_each(?)) AS u \
-         WHERE connectors.id = u.u_id; \
-         INSERT INTO events (id, event_type, subject, data, created_at) \
-         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 \
-         FROM json_each(?) ORDER BY key; \
-         INSERT INTO event_feed (partner_id, environment, seq, event_id, event_type, created_at) \
-         SELECT f.value ->> 0, f.value ->> 1, \
-                COALESCE((SELECT h.last_seq FROM event_feed_heads h \
-                          WHERE h.partner_id = f.value ->> 0 \
-                            AND h.environment = f.value ->> 1), 0) + (f.value ->> 2), \
-                f.value ->> 3, f.value ->> 4, f.value ->> 5 \
-         FROM json_each(?) f ORDER BY f.key; \
-         INSERT INTO webhook_deliveries (webhook_id, event_id, event_type, subject, seq, \
-             state, round_started_at, next_attempt_at, created_at, updated_at) \
-         SELECT w.id, f.value ->> 3, f.value ->> 4, f.value ->> 6, \
-                COALESCE((SELECT h.last_seq FROM event_feed_heads h \
-                          WHERE h.partner_id = f.value ->> 0 \
-                            AND h.environment = f.value ->> 1), 0) + (f.value ->> 2), \
-                'pending', ?, \
-                CASE WHEN EXISTS (SELECT 1 FROM webhook_deliveries q \
-                                  WHERE q.webhook_id = w.id AND q.subject = f.value ->> 6 \
-                                    AND q.state = 'pending') \
-                       OR ROW_NUMBER() OVER (PARTITION BY w.id, f.value ->> 6 \
-                                             ORDER BY f.key) > 1 \
-                     THEN NULL ELSE ? END, \
-                ?, ? \
-         FROM json_each(?) f \
-         JOIN webhooks w ON w.partner_id = f.value ->> 0 AND w.environment = f.value ->> 1 \
-         WHERE w.enabled = 1 AND w.disabled_at IS NULL \
-           AND instr(w.event_types, ' ' || (f.value ->> 4) || ' ') > 0 \
-         ORDER BY f.key, w.id; \
-         INSERT INTO event_feed_heads (partner_id, environment, last_seq) \
-         SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?) WHERE true \
-         ON CONFLICT (partner_id, environment) DO UPDATE \
-         SET last_seq = last_seq + excluded.last_seq; \
-         INSERT INTO ocpp_meter_samples (charger_id, connector_number, transaction_id, \
-             reported_transaction_id, source, sampled_at, kind, value, phase, context, \
-             received_at) \
-         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, 'meter_values', \
-                value ->> 4, value ->> 5, value ->> 6, value ->> 7, value ->> 8, value ->> 9 \
-         FROM json_each(?) ORDER BY key; \
-         UPDATE ocpp_transactions SET meter_last_wh = m.m_wh, meter_last_at = m.m_at, \
-             updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
-         FROM (SELECT value ->> 0 AS m_id, value ->> 1 AS m_wh, value ->> 2 AS m_at \
-               FROM json_each(?)) AS m \
-         WHERE ocpp_transactions.id = m.m_id \
-           AND (meter_last_wh IS NULL OR meter_last_wh < m.m_wh); \
-         COMMIT"
-    };
+/// among this batch's rows of its feed); one delivery per enabled webhook subscribed to the
+/// type, due now only when no earlier delivery of the same webhook and subject is pending
+/// (queued before the batch or earlier in it); then the heads advance by their rows' count.
+const EVENTS_SQL: &str = "\
+    INSERT INTO events (id, event_type, subject, data, created_at) \
+    SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 \
+    FROM json_each(?1) ORDER BY key";
+
+const FEED_SQL: &str = "\
+    INSERT INTO event_feed (partner_id, environment, seq, event_id, event_type, created_at) \
+    SELECT f.value ->> 0, f.value ->> 1, \
+           COALESCE((SELECT h.last_seq FROM event_feed_heads h \
+                     WHERE h.partner_id = f.value ->> 0 \
+                       AND h.environment = f.value ->> 1), 0) + (f.value ->> 2), \
+           f.value ->> 3, f.value ->> 4, f.value ->> 5 \
+    FROM json_each(?1) f ORDER BY f.key";
+
+const DELIVERIES_SQL: &str = "\
+    INSERT INTO webhook_deliveries (webhook_id, event_id, event_type, subject, seq, \
+        state, round_started_at, next_attempt_at, created_at, updated_at) \
+    SELECT w.id, f.value ->> 3, f.value ->> 4, f.value ->> 6, \
+           COALESCE((SELECT h.last_seq FROM event_feed_heads h \
+                     WHERE h.partner_id = f.value ->> 0 \
+                       AND h.environment = f.value ->> 1), 0) + (f.value ->> 2), \
+           'pending', ?1, \
+           CASE WHEN EXISTS (SELECT 1 FROM webhook_deliveries q \
+                             WHERE q.webhook_id = w.id AND q.subject = f.value ->> 6 \
+                               AND q.state = 'pending') \
+                  OR ROW_NUMBER() OVER (PARTITION BY w.id, f.value ->> 6 \
+                                        ORDER BY f.key) > 1 \
+                THEN NULL ELSE ?1 END, \
+           ?1, ?1 \
+    FROM json_each(?2) f \
+    JOIN webhooks w ON w.partner_id = f.value ->> 0 AND w.environment = f.value ->> 1 \
+    WHERE w.enabled = 1 AND w.disabled_at IS NULL \
+      AND instr(w.event_types, ' ' || (f.value ->> 4) || ' ') > 0 \
+    ORDER BY f.key, w.id";
+
+const HEADS_SQL: &str = "\
+    INSERT INTO event_feed_heads (partner_id, environment, last_seq) \
+    SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?1) WHERE true \
+    ON CONFLICT (partner_id, environment) DO UPDATE \
+    SET last_seq = last_seq + excluded.last_seq";
+
+/// Samples are most of a busy batch's rows, so their insert is the one statement shaped for
+/// cost: rows bound directly (not written and parsed as JSON), several per statement (each
+/// execution builds the lookup table of the `kind` CHECK's list once), and the timestamps
+/// bound rather than left to the columns' `strftime` defaults, evaluated twice a row. A batch's
+/// rows go in chunks of these sizes, largest first, so that a few prepared statements serve
+/// every count.
+const SAMPLE_CHUNKS: [usize; 6] = [32, 16, 8, 4, 2, 1];
+
+/// The insert of `rows` samples, one of [`SAMPLE_CHUNKS`].
+fn sample_sql(rows: usize) -> &'static str {
+    static SQL: std::sync::OnceLock<Vec<(usize, String)>> = std::sync::OnceLock::new();
+    let all = SQL.get_or_init(|| {
+        let row = "(?, ?, ?, ?, 'meter_values', ?, ?, ?, ?, ?, ?, ?, ?)";
+        SAMPLE_CHUNKS
+            .into_iter()
+            .map(|size| {
+                let sql = format!(
+                    "INSERT INTO ocpp_meter_samples (charger_id, connector_number, \
+                         transaction_id, reported_transaction_id, source, sampled_at, kind, \
+                         value, phase, context, received_at, created_at, updated_at) VALUES {}",
+                    vec![row; size].join(", ")
+                );
+                (size, sql)
+            })
+            .collect()
+    });
+    all.iter()
+        .find(|(size, _)| *size == rows)
+        .map_or(all[all.len() - 1].1.as_str(), |(_, sql)| sql.as_str())
 }
 
-const WRITE_SQL: &str = write_sql!();
+/// A sample row ([`sample_sql`]), borrowed from its report: charger, connector, linked
+/// transaction, reported transaction, sampled at, kind, value, phase, context, received at.
+type SampleRow<'a> = (
+    &'a str,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    String,
+    &'static str,
+    String,
+    Option<&'a str>,
+    Option<&'a str>,
+    String,
+);
 
-/// [`WRITE_SQL`] for a batch that read nothing first (boots and liveness only): one round
-/// trip for the whole transaction.
-const BEGIN_WRITE_SQL: &str = concat!("BEGIN IMMEDIATE; ", write_sql!());
+const RAISES_SQL: &str = "\
+    UPDATE ocpp_transactions SET meter_last_wh = m.m_wh, meter_last_at = m.m_at, \
+        updated_at = ?2 \
+    FROM (SELECT value ->> 0 AS m_id, value ->> 1 AS m_wh, value ->> 2 AS m_at \
+          FROM json_each(?1)) AS m \
+    WHERE ocpp_transactions.id = m.m_id \
+      AND (meter_last_wh IS NULL OR meter_last_wh < m.m_wh)";
 
-/// The statements of [`WRITE_SQL`].
-const WRITE_STATEMENTS: u64 = 10;
-
-/// What [`READ_SQL`] found.
+/// What the reads found.
 #[derive(Debug, Default)]
 struct Reads {
     /// Per charger that exists, its connectors (none for a charger without any).
@@ -569,44 +641,43 @@ struct Reads {
     busy_connectors: HashSet<String>,
 }
 
-/// The batch's writes, each as the JSON rows of its statement in [`WRITE_SQL`].
+/// The batch's writes, each as the JSON rows of its statement (samples as rows to bind).
 #[derive(Debug)]
-struct Plan {
-    /// `BEGIN IMMEDIATE` has not been sent yet.
-    begin: bool,
+struct Plan<'a> {
     boots: String,
     seen: String,
     connectors: String,
     events: String,
     feed: String,
     heads: String,
-    samples: String,
+    samples: Vec<SampleRow<'a>>,
     raises: String,
 }
 
-impl Plan {
-    fn new(begin: bool) -> Plan {
-        let none = || String::from("[]");
+/// A statement's rows when it has none.
+const NONE: &str = "[]";
+
+impl Plan<'_> {
+    fn new() -> Self {
+        let none = || String::from(NONE);
         Plan {
-            begin,
             boots: none(),
             seen: none(),
             connectors: none(),
             events: none(),
             feed: none(),
             heads: none(),
-            samples: none(),
+            samples: Vec::new(),
             raises: none(),
         }
     }
 }
 
-/// The whole batch in one transaction: at most two round trips to SQLite's thread (reads,
-/// then writes and COMMIT), one when nothing needs reading.
-async fn transact(
-    conn: &mut SqliteConnection,
+/// The whole batch in one transaction, on the writer's connection.
+fn transact(
+    db: &Connection,
     writes: &[Write],
-    run: &mut Run,
+    statements: &mut u64,
 ) -> Result<Vec<Outcome>, Failed> {
     let mut observed: Vec<&str> = Vec::new();
     let mut transactions: Vec<i64> = Vec::new();
@@ -619,14 +690,11 @@ async fn transact(
             _ => {}
         }
     }
-    let needs_reads = !observed.is_empty() || !transactions.is_empty();
-    let mut reads = if needs_reads {
-        read(conn, &json(&observed)?, &json(&transactions)?, run).await?
-    } else {
-        Reads::default()
-    };
+    *statements += 1;
+    db.execute_batch("BEGIN IMMEDIATE").map_err(sql_failed)?;
+    let mut reads = read(db, &observed, &transactions, statements)?;
     let mut outcomes: Vec<Option<Outcome>> = writes.iter().map(|_| None).collect();
-    let mut plan = Plan::new(!needs_reads);
+    let mut plan = Plan::new();
     plan.boots = plan_boots(writes)?;
     plan.seen = plan_seen(writes)?;
     let emitted = plan_observations(
@@ -638,7 +706,7 @@ async fn transact(
         &mut plan,
     )?;
     plan_meters(writes, &reads, &mut outcomes, &mut plan)?;
-    let found = write(conn, &plan, run).await?;
+    let found = write(db, &plan, statements)?;
     if emitted {
         // Wakes this process's feed readers and delivery workers once for the whole batch,
         // after the commit (they read what it wrote).
@@ -666,113 +734,186 @@ async fn transact(
         .collect())
 }
 
-/// Begins the transaction and runs [`READ_SQL`].
-async fn read(
-    conn: &mut SqliteConnection,
-    chargers: &str,
-    transactions: &str,
-    run: &mut Run,
-) -> Result<Reads, Failed> {
-    run.round_trips += 1;
-    run.statements += READ_STATEMENTS;
-    let rows = sqlx::query(READ_SQL)
-        .bind(chargers)
-        .bind(chargers)
-        .bind(transactions)
-        .bind(chargers)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(classify)?;
-    let mut reads = Reads::default();
-    for row in rows {
-        let tag: String = row.try_get(0).map_err(classify)?;
-        match tag.as_str() {
-            "L" => {
-                let r = LiveRow {
-                    charger_id: row.try_get(1).map_err(classify)?,
-                    station_id: row.try_get(2).map_err(classify)?,
-                    id: row.try_get(3).map_err(classify)?,
-                    number: row.try_get(4).map_err(classify)?,
-                    status: row.try_get(5).map_err(classify)?,
-                    ocpp_status: row.try_get(6).map_err(classify)?,
-                    status_changed_at: row.try_get(7).map_err(classify)?,
-                    status_seq: row.try_get(8).map_err(classify)?,
-                    retired_at: row.try_get(9).map_err(classify)?,
-                };
-                let list = reads.live.entry(r.charger_id.clone()).or_default();
-                if let Some(l) = r.into_live() {
-                    list.push(l);
-                }
-            }
-            "R" => {
-                let station: String = row.try_get(1).map_err(classify)?;
-                let partner: String = row.try_get(2).map_err(classify)?;
-                let env: String = row.try_get(3).map_err(classify)?;
-                reads
-                    .audience
-                    .entry(station)
-                    .or_default()
-                    .push((partner, env));
-            }
-            "A" => {
-                let connector: String = row.try_get(1).map_err(classify)?;
-                reads.busy_connectors.insert(connector);
-            }
-            _ => {
-                let id: i64 = row.try_get(1).map_err(classify)?;
-                let charger: String = row.try_get(2).map_err(classify)?;
-                let session: bool = row.try_get(3).map_err(classify)?;
-                reads.owners.insert(id, charger);
-                if session {
-                    reads.linked_sessions.insert(id);
-                }
-            }
-        }
+/// Runs the statement `sql` (prepared once per connection) with its rows `ids`, handing each
+/// result row to `each`; nothing when there are no ids.
+fn each_row(
+    db: &Connection,
+    sql: &str,
+    ids: &str,
+    statements: &mut u64,
+    mut each: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<()>,
+) -> Result<(), Failed> {
+    if ids == NONE {
+        return Ok(());
     }
+    *statements += 1;
+    let mut stmt = db.prepare_cached(sql).map_err(sql_failed)?;
+    let mut rows = stmt.query([ids]).map_err(sql_failed)?;
+    while let Some(row) = rows.next().map_err(sql_failed)? {
+        each(row).map_err(sql_failed)?;
+    }
+    Ok(())
+}
+
+/// The reads of the batch (see [`LIVE_SQL`]).
+fn read(
+    db: &Connection,
+    observed: &[&str],
+    transactions: &[i64],
+    statements: &mut u64,
+) -> Result<Reads, Failed> {
+    let mut reads = Reads::default();
+    let chargers = json(&observed)?;
+    each_row(db, LIVE_SQL, &chargers, statements, |row| {
+        let r = LiveRow {
+            charger_id: row.get(0)?,
+            station_id: row.get(1)?,
+            id: row.get(2)?,
+            number: row.get(3)?,
+            status: row.get(4)?,
+            ocpp_status: row.get(5)?,
+            status_changed_at: row.get(6)?,
+            status_seq: row.get(7)?,
+            retired_at: row.get(8)?,
+        };
+        let list = reads.live.entry(r.charger_id.clone()).or_default();
+        if let Some(l) = r.into_live() {
+            list.push(l);
+        }
+        Ok(())
+    })?;
+    each_row(db, AUDIENCE_SQL, &chargers, statements, |row| {
+        let station: String = row.get(0)?;
+        reads
+            .audience
+            .entry(station)
+            .or_default()
+            .push((row.get(1)?, row.get(2)?));
+        Ok(())
+    })?;
+    each_row(db, OWNERS_SQL, &json(&transactions)?, statements, |row| {
+        let id: i64 = row.get(0)?;
+        reads.owners.insert(id, row.get(1)?);
+        if row.get::<_, bool>(2)? {
+            reads.linked_sessions.insert(id);
+        }
+        Ok(())
+    })?;
+    each_row(db, BUSY_SQL, &chargers, statements, |row| {
+        reads.busy_connectors.insert(row.get(0)?);
+        Ok(())
+    })?;
     Ok(reads)
 }
 
-/// Runs [`WRITE_SQL`] (with BEGIN when [`read`] did not run): the boots and liveness writes
-/// that found their charger, as `('B' | 'S', charger id)`.
-async fn write(
-    conn: &mut SqliteConnection,
-    plan: &Plan,
-    run: &mut Run,
+/// Runs the writes of `plan` and COMMIT: the boots and liveness writes that found their
+/// charger, as `('B' | 'S', charger id)`.
+fn write(
+    db: &Connection,
+    plan: &Plan<'_>,
+    statements: &mut u64,
 ) -> Result<HashSet<(char, String)>, Failed> {
-    run.round_trips += 1;
-    run.statements += WRITE_STATEMENTS + u64::from(plan.begin);
-    let sql = if plan.begin {
-        BEGIN_WRITE_SQL
-    } else {
-        WRITE_SQL
-    };
     let now = now();
-    // In the order the parameters appear in the script.
-    let rows = sqlx::query(sql)
-        .bind(&now)
-        .bind(&plan.boots)
-        .bind(&plan.seen)
-        .bind(&plan.connectors)
-        .bind(&plan.events)
-        .bind(&plan.feed)
-        .bind(&now)
-        .bind(&now)
-        .bind(&now)
-        .bind(&now)
-        .bind(&plan.feed)
-        .bind(&plan.heads)
-        .bind(&plan.samples)
-        .bind(&plan.raises)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(classify)?;
     let mut found = HashSet::new();
-    for row in rows {
-        let tag: String = row.try_get(0).map_err(classify)?;
-        let id: String = row.try_get(1).map_err(classify)?;
-        found.insert((if tag == "B" { 'B' } else { 'S' }, id));
+    if plan.boots != NONE {
+        *statements += 1;
+        let mut stmt = db.prepare_cached(BOOTS_SQL).map_err(sql_failed)?;
+        let mut rows = stmt.query(params![now, plan.boots]).map_err(sql_failed)?;
+        while let Some(row) = rows.next().map_err(sql_failed)? {
+            found.insert(('B', row.get(0).map_err(sql_failed)?));
+        }
     }
+    each_row(db, SEEN_SQL, &plan.seen, statements, |row| {
+        found.insert(('S', row.get(0)?));
+        Ok(())
+    })?;
+    for (sql, rows) in [
+        (CONNECTORS_SQL, &plan.connectors),
+        (EVENTS_SQL, &plan.events),
+        (FEED_SQL, &plan.feed),
+    ] {
+        execute(db, sql, [rows.as_str()], rows, statements)?;
+    }
+    execute(
+        db,
+        DELIVERIES_SQL,
+        params![now, plan.feed],
+        &plan.feed,
+        statements,
+    )?;
+    execute(db, HEADS_SQL, [&plan.heads], &plan.heads, statements)?;
+    execute(
+        db,
+        RAISES_SQL,
+        params![plan.raises, now],
+        &plan.raises,
+        statements,
+    )?;
+    insert_samples(db, &plan.samples, &now, statements)?;
+    *statements += 1;
+    db.execute_batch("COMMIT").map_err(sql_failed)?;
     Ok(found)
+}
+
+/// Inserts the batch's meter samples, in chunks of [`SAMPLE_CHUNKS`].
+fn insert_samples(
+    db: &Connection,
+    samples: &[SampleRow<'_>],
+    now: &str,
+    statements: &mut u64,
+) -> Result<(), Failed> {
+    if samples.is_empty() {
+        return Ok(());
+    }
+    // Counted once: one statement whatever the number of rows, as for the JSON ones.
+    *statements += 1;
+    let mut rest = samples;
+    while !rest.is_empty() {
+        let size = SAMPLE_CHUNKS
+            .into_iter()
+            .find(|&size| size <= rest.len())
+            .unwrap_or(1);
+        let (chunk, tail) = rest.split_at(size);
+        let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(size * 12);
+        for r in chunk {
+            values.extend([
+                &r.0 as &dyn rusqlite::ToSql,
+                &r.1,
+                &r.2,
+                &r.3,
+                &r.4,
+                &r.5,
+                &r.6,
+                &r.7,
+                &r.8,
+                &r.9,
+                &now,
+                &now,
+            ]);
+        }
+        let mut stmt = db.prepare_cached(sample_sql(size)).map_err(sql_failed)?;
+        stmt.execute(rusqlite::params_from_iter(values))
+            .map_err(sql_failed)?;
+        rest = tail;
+    }
+    Ok(())
+}
+
+/// Runs one write statement of [`write`], unless its `rows` are none.
+fn execute(
+    db: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    rows: &str,
+    statements: &mut u64,
+) -> Result<(), Failed> {
+    if rows == NONE {
+        return Ok(());
+    }
+    *statements += 1;
+    let mut stmt = db.prepare_cached(sql).map_err(sql_failed)?;
+    stmt.execute(params).map_err(sql_failed)?;
+    Ok(())
 }
 
 /// A batch parameter: rows as a JSON array, taken apart by `json_each` in the SQL.
@@ -1024,7 +1165,7 @@ fn plan_observations(
     audience: &HashMap<String, Vec<(String, String)>>,
     busy_connectors: &HashSet<String>,
     outcomes: &mut [Option<Outcome>],
-    plan: &mut Plan,
+    plan: &mut Plan<'_>,
 ) -> Result<bool, Failed> {
     // The event's own time is ours, not the charger's (whose clock may be off): it orders the
     // feed and its retention.
@@ -1086,12 +1227,12 @@ fn plan_observations(
 }
 
 /// The rows of station events (each for the watchers of its station, `audience` by station)
-/// in [`WRITE_SQL`]: the events, the feed rows numbered within their feed, and each feed's
+/// ([`EVENTS_SQL`] and the statements after it): the events, the feed rows numbered within their feed, and each feed's
 /// count. True when some feed gets a row.
 fn plan_events(
     events: &[Event],
     audience: &HashMap<String, Vec<(String, String)>>,
-    plan: &mut Plan,
+    plan: &mut Plan<'_>,
 ) -> Result<bool, Failed> {
     let mut rows = Vec::with_capacity(events.len());
     let mut feed = Vec::new();
@@ -1137,11 +1278,11 @@ fn plan_events(
 /// and each linked transaction's last register reading raised to the highest energy sample,
 /// in report order as one report after another would (a later report wins only with a strictly
 /// higher reading).
-fn plan_meters(
-    writes: &[Write],
+fn plan_meters<'a>(
+    writes: &'a [Write],
     reads: &Reads,
     outcomes: &mut [Option<Outcome>],
-    plan: &mut Plan,
+    plan: &mut Plan<'a>,
 ) -> Result<(), Failed> {
     let owners = &reads.owners;
     let mut samples = Vec::new();
@@ -1199,7 +1340,7 @@ fn plan_meters(
         .iter()
         .filter_map(|id| highest.get(id).map(|(wh, at)| (*id, *wh, ts(*at))))
         .collect();
-    plan.samples = json(&samples)?;
+    plan.samples = samples;
     plan.raises = json(&raises)?;
     Ok(())
 }
@@ -1225,6 +1366,11 @@ mod tests {
         let url = format!("sqlite://{}", dir.path().join("gc.db").display());
         let store = SqliteStore::connect(&url).await.unwrap();
         (dir, store, url)
+    }
+
+    /// A writer connection of its own to `store`'s file, as the store opens one.
+    fn connection(dir: &tempfile::TempDir) -> Connection {
+        open_connection(&dir.path().join("gc.db"), false).unwrap()
     }
 
     fn report(connector: Option<u32>, status: ChargePointStatus, minute: i64) -> ReportedStatus {
@@ -1353,7 +1499,7 @@ mod tests {
 
     #[tokio::test]
     async fn one_failing_item_fails_alone_and_nothing_of_it_is_written() {
-        let (_dir, store, _) = file_store().await;
+        let (dir, store, _) = file_store().await;
         seed(&store, &network(1, 2, 1)).await;
         let good = network_charger(1, 1);
         let counters = Counters::default();
@@ -1385,6 +1531,7 @@ mod tests {
         );
         apply(
             &store.writer,
+            &mut connection(&dir),
             vec![bad_meter, good_meter, status, unknown, seen],
             &counters,
         )
@@ -1433,7 +1580,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_batch_costs_a_few_statements_whatever_its_size() {
-        let (_dir, store, _) = file_store().await;
+        let (dir, store, _) = file_store().await;
         seed(&store, &network(1, 100, 2)).await;
         // Open transactions, so meter values are linked and raise the register reading.
         let mut tx_ids = Vec::new();
@@ -1455,6 +1602,7 @@ mod tests {
         let statements_for = |size: usize| {
             let store = store.clone();
             let tx_ids = tx_ids.clone();
+            let mut db = connection(&dir);
             async move {
                 let counters = Counters::default();
                 let mut jobs = Vec::new();
@@ -1503,7 +1651,7 @@ mod tests {
                     jobs.extend([b, s, o, m]);
                     waits.push((rb, rs, ro, rm));
                 }
-                apply(&store.writer, jobs, &counters).await;
+                apply(&store.writer, &mut db, jobs, &counters).await;
                 for (rb, rs, ro, rm) in waits {
                     rb.await.unwrap().unwrap();
                     rs.await.unwrap().unwrap();
@@ -1511,21 +1659,18 @@ mod tests {
                     assert!(rm.await.unwrap().unwrap().linked);
                 }
                 assert_eq!(counters.commits.load(Ordering::Relaxed), 1);
-                (
-                    counters.statements.load(Ordering::Relaxed),
-                    counters.round_trips.load(Ordering::Relaxed),
-                )
+                counters.statements.load(Ordering::Relaxed)
             }
         };
         let one = statements_for(1).await;
         let hundred = statements_for(100).await;
-        // Reads: BEGIN, connectors, their stations' audience, meter links (with their
-        // sessions), connectors with an active session. Writes: boots, liveness, connectors,
-        // events, feed rows, deliveries, feed heads, samples, register readings, COMMIT. Two
-        // round trips.
-        assert_eq!(one, (15, 2));
+        // BEGIN; reads: connectors, their stations' audience, meter links (with their
+        // sessions), connectors with an active session; writes: boots, liveness, connectors,
+        // events, samples, register readings (no partner watches: no feed rows, deliveries
+        // or heads); COMMIT.
+        assert_eq!(one, 12);
         assert_eq!(hundred, one, "400 writes must cost what 4 do");
-        // Liveness alone needs no reads: the whole transaction is one round trip.
+        // Liveness alone needs no reads and no other writes.
         let counters = Counters::default();
         let (seen, rx) = job(
             Write::Seen {
@@ -1534,10 +1679,9 @@ mod tests {
             },
             Reply::Done,
         );
-        apply(&store.writer, vec![seen], &counters).await;
+        apply(&store.writer, &mut connection(&dir), vec![seen], &counters).await;
         rx.await.unwrap().unwrap();
-        assert_eq!(counters.round_trips.load(Ordering::Relaxed), 1);
-        assert_eq!(counters.statements.load(Ordering::Relaxed), 11);
+        assert_eq!(counters.statements.load(Ordering::Relaxed), 3);
         // The batch did what 100 × 4 single writes would have (charger 1 was in both batches).
         let tx = store
             .get_transaction(openpile_core::charging::TransactionId::new(tx_ids[99]).unwrap())
@@ -1587,7 +1731,7 @@ mod tests {
     /// change whether its connector has an active one (a completed session does not count).
     #[tokio::test]
     async fn a_batch_tells_which_transactions_and_connectors_have_sessions() {
-        let (_dir, store, _) = file_store().await;
+        let (dir, store, _) = file_store().await;
         seed(&store, &network(1, 3, 2)).await;
         let mut tx_ids = Vec::new();
         for j in 1..=3 {
@@ -1649,7 +1793,7 @@ mod tests {
             Reply::Meter,
         );
         jobs.push(foreign);
-        apply(&store.writer, jobs, &counters).await;
+        apply(&store.writer, &mut connection(&dir), jobs, &counters).await;
         let mut seen = Vec::new();
         for (ro, rm) in waits {
             let changes = ro.await.unwrap().unwrap();
@@ -1734,7 +1878,7 @@ mod tests {
     #[tokio::test]
     async fn batched_events_reach_the_same_feeds_and_webhooks_as_one_by_one() {
         let (_d1, one_by_one, _) = file_store().await;
-        let (_d2, batched, _) = file_store().await;
+        let (d2, batched, _) = file_store().await;
         audience(&one_by_one).await;
         audience(&batched).await;
         // Two rounds, so the second finds deliveries of the same subjects already pending; the
@@ -1760,16 +1904,15 @@ mod tests {
             outbox::commit(tx).await.unwrap();
             // The batch's own path: its reads (the audience of the events' stations), its rows,
             // its writes.
-            let mut conn = batched.writer.acquire().await.unwrap();
-            let mut run = Run::default();
+            let _turn = batched.writer.acquire().await.unwrap();
+            let db = connection(&d2);
+            let mut statements = 0;
+            db.execute_batch("BEGIN IMMEDIATE").unwrap();
             let chargers = ["S001-C1", "S002-C1", "S001-C2", "S002-C2"];
-            let reads = read(&mut conn, &json(&chargers).unwrap(), "[]", &mut run)
-                .await
-                .unwrap();
-            let mut plan = Plan::new(false);
+            let reads = read(&db, &chargers, &[], &mut statements).unwrap();
+            let mut plan = Plan::new();
             assert!(plan_events(&events, &reads.audience, &mut plan).unwrap());
-            write(&mut conn, &plan, &mut run).await.unwrap();
-            assert_eq!(run.round_trips, 2);
+            write(&db, &plan, &mut statements).unwrap();
         }
         let expected = outbox_rows(&one_by_one).await;
         assert!(!expected.0.is_empty() && !expected.1.is_empty());

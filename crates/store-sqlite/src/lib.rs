@@ -5,6 +5,7 @@
 
 mod catalog;
 mod chargers;
+mod checkpoint;
 mod columns;
 mod group_commit;
 mod network;
@@ -113,6 +114,7 @@ impl SqliteStore {
             // every statement that needs one.
             .pragma("temp_store", "memory");
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let filename = options.get_filename().to_owned();
         let (pool, writer) = if in_memory {
             // Every connection to a shared-cache memory database sees the same data, but
             // shared-cache locking does not honour busy_timeout; one connection that never
@@ -127,7 +129,9 @@ impl SqliteStore {
                 .await
                 .map(|pool| (pool.clone(), pool))
         } else {
-            let options = options.journal_mode(SqliteJournalMode::Wal);
+            let options = options
+                .journal_mode(SqliteJournalMode::Wal)
+                .pragma("wal_autocheckpoint", checkpoint::AUTOCHECKPOINT);
             // No ping before handing out a connection: for SQLite it is one more round trip to
             // the connection's thread per use (doubling the cost of a one-statement read), and
             // a local file connection does not go stale the way a network one does; a broken
@@ -150,7 +154,14 @@ impl SqliteStore {
             }
         }
         .map_err(db_error)?;
-        let hot = group_commit::GroupCommit::start(writer.clone());
+        // Opened after the pools, so the file exists and is in WAL mode.
+        let hot_db = group_commit::open_connection(&filename, in_memory)?;
+        let checkpointer = if in_memory {
+            None
+        } else {
+            Some(checkpoint::start(&filename)?)
+        };
+        let hot = group_commit::GroupCommit::start(writer.clone(), hot_db, checkpointer);
         let store = SqliteStore { pool, writer, hot };
         store.migrate().await?;
         Ok(store)

@@ -520,6 +520,9 @@ pub struct Catalog {
     max_staleness_ms: i64,
     current: RwLock<Arc<Snapshot>>,
     checked_at_ms: AtomicI64,
+    /// When [`Catalog::snapshot`] was last called: a refresh ahead of readers is wasted while
+    /// there are none.
+    read_at_ms: AtomicI64,
     refreshing: AtomicBool,
 }
 
@@ -539,6 +542,7 @@ impl Catalog {
             max_staleness_ms: i64::try_from(max_staleness.as_millis()).unwrap_or(i64::MAX),
             current: RwLock::new(Arc::new(Snapshot::default())),
             checked_at_ms: AtomicI64::new(i64::MIN),
+            read_at_ms: AtomicI64::new(i64::MIN),
             refreshing: AtomicBool::new(false),
         }
     }
@@ -555,6 +559,7 @@ impl Catalog {
     pub async fn snapshot(&self) -> Result<Arc<Snapshot>, StoreError> {
         let cur = self.current();
         let now = self.clock.now().timestamp_millis();
+        self.read_at_ms.fetch_max(now, Ordering::Relaxed);
         let checked = self.checked_at_ms.load(Ordering::Acquire);
         if cur.loaded && now.saturating_sub(checked) < self.max_staleness_ms {
             return Ok(cur);
@@ -593,6 +598,15 @@ impl Catalog {
         };
         self.checked_at_ms.fetch_max(started, Ordering::AcqRel);
         Ok(installed)
+    }
+
+    /// Whether anyone read a snapshot within `window`: a background refresh only pays off for
+    /// readers to come, and with none, a stale snapshot costs nothing until the next read
+    /// refreshes it.
+    pub fn read_within(&self, window: Duration) -> bool {
+        let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+        let now = self.clock.now().timestamp_millis();
+        now.saturating_sub(self.read_at_ms.load(Ordering::Relaxed)) <= window_ms
     }
 
     /// Makes the next read check the store (after a write this process knows about).
@@ -968,5 +982,24 @@ pub(crate) mod tests {
         assert_eq!(*source.calls.lock().unwrap(), vec![None, Some(5)]);
         catalog.invalidate();
         assert_eq!(block_on(catalog.snapshot()).unwrap().revision(), 7);
+    }
+
+    #[test]
+    fn the_catalog_tells_whether_it_was_read_lately() {
+        let source = Arc::new(CountingSource {
+            calls: std::sync::Mutex::new(vec![]),
+        });
+        let clock = Arc::new(FixedClock(std::sync::Mutex::new(t(0))));
+        let catalog = Catalog::new(source, clock.clone(), Duration::from_millis(100));
+        block_on(catalog.refresh()).unwrap();
+        assert!(
+            !catalog.read_within(Duration::from_secs(10)),
+            "a refresh is not a read"
+        );
+        block_on(catalog.snapshot()).unwrap();
+        *clock.0.lock().unwrap() = t(10);
+        assert!(catalog.read_within(Duration::from_secs(10)));
+        *clock.0.lock().unwrap() = t(11);
+        assert!(!catalog.read_within(Duration::from_secs(10)));
     }
 }
