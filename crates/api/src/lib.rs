@@ -135,7 +135,8 @@ pub const CATALOG_READERS_GONE: std::time::Duration = std::time::Duration::from_
 /// snapshot instead of refreshing it themselves (the reader that finds it stale pays the
 /// refresh; with this running, none does), as long as someone read it in the last
 /// [`CATALOG_READERS_GONE`]: with nobody reading, refreshing would reload every station whose
-/// status changed, for nothing. Runs until the task is dropped:
+/// status changed, for nothing; the snapshot is marked out of date instead, so the next
+/// readers refresh it before they answer. Runs until the task is dropped:
 /// `tokio::spawn(openpile_api::keep_catalog_fresh(catalog.clone(), Duration::from_millis(50)))`.
 pub async fn keep_catalog_fresh(catalog: Arc<Catalog>, every: std::time::Duration) {
     let mut tick = tokio::time::interval(every);
@@ -143,6 +144,8 @@ pub async fn keep_catalog_fresh(catalog: Arc<Catalog>, every: std::time::Duratio
     loop {
         tick.tick().await;
         if !catalog.read_within(CATALOG_READERS_GONE) {
+            // Readers to come find the snapshot out of date and load what changed then.
+            catalog.invalidate();
             continue;
         }
         if let Err(e) = catalog.refresh().await {

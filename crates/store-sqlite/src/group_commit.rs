@@ -1,18 +1,21 @@
 //! Group commit for the charger-facing hot path. Every connection's boots, liveness writes,
-//! status reports, offline marks and meter values go over one channel to a single writer task,
-//! which takes what is queued (up to [`MAX_BATCH`]), applies the whole batch in ONE write
+//! status reports, offline marks and meter values go over one channel to a single writer
+//! thread, which takes what is queued (up to [`MAX_BATCH`], at most one batch per [`PACE`]
+//! while writes keep coming), applies the whole batch in ONE write
 //! transaction with set-based SQL (a fixed set of statements per batch, not per message), and
 //! answers each caller through its oneshot once the batch has committed. A charger's answer is
 //! therefore still sent only after its write is durable, and each port method keeps its
 //! meaning for callers; what changes is that 500 reports cost one transaction instead of 500.
 //!
-//! The batch runs synchronously, on the writer task's own SQLite connection (rusqlite), not
+//! The batch runs synchronously, on the writer thread's own SQLite connection (rusqlite), not
 //! through sqlx: each sqlx statement is a hand-off between a Tokio worker and sqlx's SQLite
 //! thread, and on a 2-core machine those hand-offs (futex wake-ups and context switches, not
-//! SQLite itself) were most of the server's time per charger message. A batch holds its
-//! worker for a fraction of a millisecond. It still takes the store's single-connection write
-//! pool for its duration, so it never races the store's other writes for SQLite's lock (which
-//! a loser waits out in sleeps of up to 100 ms), and in memory mode nothing reads half of it.
+//! SQLite itself) were most of the server's time per charger message. A thread of its own,
+//! rather than a task, so that a batch (or a wait for another process's lock) never holds up
+//! a Tokio worker and the chargers it serves. The batch still takes the store's
+//! single-connection write pool for its duration, so it never races the store's other writes
+//! for SQLite's lock (which a loser waits out in sleeps of up to 100 ms), and in memory mode
+//! nothing reads half of it.
 //!
 //! The rules stay where they were: what a status report does to a connector is core's
 //! [`ConnectorState::observe`], applied here in memory to the batch's connectors in arrival
@@ -28,7 +31,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use openpile_core::charging::{Measurement, MeterRecorded, MeterReport};
@@ -39,6 +42,7 @@ use openpile_core::ports::{BootInfo, ConnectorStatusChanged, ReportedStatus};
 use openpile_core::status::{ChargePointStatus, ConnectorState, ConnectorStatus};
 use rusqlite::{Connection, OpenFlags, params};
 use sqlx::sqlite::SqlitePool;
+use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::checkpoint::Checkpointer;
@@ -88,7 +92,7 @@ struct Counters {
     retries: AtomicU64,
 }
 
-/// The sending side of the writer. Cheap to clone; the writer task ends when every clone is
+/// The sending side of the writer. Cheap to clone; the writer thread ends when every clone is
 /// gone (the store dropped).
 #[derive(Debug, Clone)]
 pub(crate) struct GroupCommit {
@@ -174,19 +178,28 @@ fn stopped() -> StoreError {
 }
 
 impl GroupCommit {
-    /// Starts the writer task, writing on `db` while it holds `writer` (the store's
+    /// Starts the writer thread, writing on `db` while it holds `writer` (the store's
     /// single-connection write pool); `checkpointer` runs as long as it does. Must be called
-    /// within a Tokio runtime.
+    /// within a Tokio runtime (the pool's).
     pub(crate) fn start(
         writer: SqlitePool,
         db: Connection,
         checkpointer: Option<Checkpointer>,
-    ) -> GroupCommit {
+    ) -> Result<GroupCommit, StoreError> {
         let (queue, jobs) = mpsc::channel(QUEUE);
         let counters = Arc::new(Counters::default());
         let counted = Arc::clone(&counters);
-        tokio::spawn(run(writer, db, checkpointer, jobs, counted));
-        GroupCommit { queue, counters }
+        let runtime = tokio::runtime::Handle::current();
+        std::thread::Builder::new()
+            .name("charger-writes".into())
+            .spawn(move || {
+                // Within the runtime's context: the pool's connection, taken and returned
+                // here, spawns its return.
+                let _context = runtime.enter();
+                run(&runtime, &writer, db, checkpointer.as_ref(), jobs, &counted);
+            })
+            .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+        Ok(GroupCommit { queue, counters })
     }
 
     pub(crate) fn stats(&self) -> GroupCommitStats {
@@ -299,38 +312,36 @@ pub(crate) fn open_connection(
     Ok(db)
 }
 
-/// The writer task: drains the queue in batches until every sender is gone.
-async fn run(
-    pool: SqlitePool,
+/// The writer thread: drains the queue in batches until every sender is gone.
+fn run(
+    runtime: &Handle,
+    pool: &SqlitePool,
     mut db: Connection,
-    checkpointer: Option<Checkpointer>,
+    checkpointer: Option<&Checkpointer>,
     mut jobs: mpsc::Receiver<Job>,
-    counters: Arc<Counters>,
+    counters: &Counters,
 ) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
-    let mut last_commit = tokio::time::Instant::now() - PACE;
-    while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        if batch.len() < MAX_BATCH {
-            let due = last_commit + PACE;
-            if tokio::time::Instant::now() < due {
-                // Busy: let writes gather until one pace after the last commit.
-                tokio::time::sleep_until(due).await;
-            } else {
-                // Quiet: connection tasks woken by the same network events may be ready to
-                // run right after this one; letting them run once first can add their writes
-                // to this batch, for one scheduler turn rather than a timer's latency.
-                tokio::task::yield_now().await;
-            }
-            while batch.len() < MAX_BATCH {
-                match jobs.try_recv() {
-                    Ok(job) => batch.push(job),
-                    Err(_) => break,
-                }
+    let mut last_commit = Instant::now()
+        .checked_sub(PACE)
+        .unwrap_or_else(Instant::now);
+    while let Some(job) = jobs.blocking_recv() {
+        batch.push(job);
+        // Busy: let writes gather until one pace after the last commit.
+        let due = last_commit + PACE;
+        let now = Instant::now();
+        if now < due {
+            std::thread::sleep(due - now);
+        }
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
             }
         }
-        last_commit = tokio::time::Instant::now();
-        apply(&pool, &mut db, std::mem::take(&mut batch), &counters).await;
-        if let Some(checkpointer) = &checkpointer {
+        last_commit = Instant::now();
+        apply(runtime, pool, &mut db, std::mem::take(&mut batch), counters);
+        if let Some(checkpointer) = checkpointer {
             checkpointer.finish(&db);
         }
         batch.reserve(MAX_BATCH);
@@ -379,12 +390,18 @@ fn failed(e: StoreError) -> Failed {
 }
 
 /// Applies `jobs` and answers every one of them.
-async fn apply(pool: &SqlitePool, db: &mut Connection, jobs: Vec<Job>, counters: &Counters) {
+fn apply(
+    runtime: &Handle,
+    pool: &SqlitePool,
+    db: &mut Connection,
+    jobs: Vec<Job>,
+    counters: &Counters,
+) {
     let (writes, replies): (Vec<Write>, Vec<Reply>) =
         jobs.into_iter().map(|j| (j.write, j.reply)).unzip();
     let mut backoff = FIRST_BACKOFF;
     loop {
-        match attempt(pool, db, &writes, counters).await {
+        match attempt(runtime, pool, db, &writes, counters) {
             Ok(outcomes) => {
                 counters.commits.fetch_add(1, Ordering::Relaxed);
                 counters
@@ -399,7 +416,7 @@ async fn apply(pool: &SqlitePool, db: &mut Connection, jobs: Vec<Job>, counters:
                 counters.retries.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(error = %e, items = writes.len(), pause_ms = backoff.as_millis(),
                     "charger writes could not commit yet; retrying");
-                tokio::time::sleep(backoff).await;
+                std::thread::sleep(backoff);
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
             Err(Failed::Closed) => {
@@ -420,7 +437,7 @@ async fn apply(pool: &SqlitePool, db: &mut Connection, jobs: Vec<Job>, counters:
                     "a batch of charger writes failed; applying its items one by one");
                 for (write, reply) in writes.into_iter().zip(replies) {
                     let job = Job { write, reply };
-                    Box::pin(apply(pool, db, vec![job], counters)).await;
+                    apply(runtime, pool, db, vec![job], counters);
                 }
                 return;
             }
@@ -430,14 +447,15 @@ async fn apply(pool: &SqlitePool, db: &mut Connection, jobs: Vec<Job>, counters:
 
 /// One transaction over `writes`. Item-level problems are in the outcomes; an `Err` means the
 /// transaction was rolled back and nothing was written.
-async fn attempt(
+fn attempt(
+    runtime: &Handle,
     pool: &SqlitePool,
     db: &mut Connection,
     writes: &[Write],
     counters: &Counters,
 ) -> Result<Vec<Outcome>, Failed> {
     // The store's write pool, held as a lock: see the module's documentation.
-    let turn = pool.acquire().await.map_err(classify)?;
+    let turn = runtime.block_on(pool.acquire()).map_err(classify)?;
     let mut statements = 0;
     let result = transact(db, writes, &mut statements);
     if result.is_err() && !db.is_autocommit() {
@@ -580,27 +598,24 @@ const HEADS_SQL: &str = "\
 /// every count.
 const SAMPLE_CHUNKS: [usize; 6] = [32, 16, 8, 4, 2, 1];
 
-/// The insert of `rows` samples, one of [`SAMPLE_CHUNKS`].
-fn sample_sql(rows: usize) -> &'static str {
-    static SQL: std::sync::OnceLock<Vec<(usize, String)>> = std::sync::OnceLock::new();
+/// The insert of a chunk of samples, of size `SAMPLE_CHUNKS[which]`.
+fn sample_sql(which: usize) -> &'static str {
+    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
     let all = SQL.get_or_init(|| {
         let row = "(?, ?, ?, ?, 'meter_values', ?, ?, ?, ?, ?, ?, ?, ?)";
         SAMPLE_CHUNKS
             .into_iter()
             .map(|size| {
-                let sql = format!(
+                format!(
                     "INSERT INTO ocpp_meter_samples (charger_id, connector_number, \
                          transaction_id, reported_transaction_id, source, sampled_at, kind, \
                          value, phase, context, received_at, created_at, updated_at) VALUES {}",
                     vec![row; size].join(", ")
-                );
-                (size, sql)
+                )
             })
             .collect()
     });
-    all.iter()
-        .find(|(size, _)| *size == rows)
-        .map_or(all[all.len() - 1].1.as_str(), |(_, sql)| sql.as_str())
+    &all[which]
 }
 
 /// A sample row ([`sample_sql`]), borrowed from its report: charger, connector, linked
@@ -869,10 +884,12 @@ fn insert_samples(
     *statements += 1;
     let mut rest = samples;
     while !rest.is_empty() {
-        let size = SAMPLE_CHUNKS
-            .into_iter()
-            .find(|&size| size <= rest.len())
-            .unwrap_or(1);
+        // The last chunk size is 1, so one always fits.
+        let which = SAMPLE_CHUNKS
+            .iter()
+            .position(|&size| size <= rest.len())
+            .unwrap_or(SAMPLE_CHUNKS.len() - 1);
+        let size = SAMPLE_CHUNKS[which];
         let (chunk, tail) = rest.split_at(size);
         let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(size * 12);
         for r in chunk {
@@ -891,7 +908,7 @@ fn insert_samples(
                 &now,
             ]);
         }
-        let mut stmt = db.prepare_cached(sample_sql(size)).map_err(sql_failed)?;
+        let mut stmt = db.prepare_cached(sample_sql(which)).map_err(sql_failed)?;
         stmt.execute(rusqlite::params_from_iter(values))
             .map_err(sql_failed)?;
         rest = tail;
@@ -1368,6 +1385,19 @@ mod tests {
         (dir, store, url)
     }
 
+    /// [`apply`] on a thread of its own, as the writer runs it: what it counted.
+    async fn apply_on(pool: &SqlitePool, mut db: Connection, jobs: Vec<Job>) -> Counters {
+        let runtime = Handle::current();
+        let pool = pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let counters = Counters::default();
+            apply(&runtime, &pool, &mut db, jobs, &counters);
+            counters
+        })
+        .await
+        .unwrap()
+    }
+
     /// A writer connection of its own to `store`'s file, as the store opens one.
     fn connection(dir: &tempfile::TempDir) -> Connection {
         open_connection(&dir.path().join("gc.db"), false).unwrap()
@@ -1502,7 +1532,6 @@ mod tests {
         let (dir, store, _) = file_store().await;
         seed(&store, &network(1, 2, 1)).await;
         let good = network_charger(1, 1);
-        let counters = Counters::default();
         let (bad_meter, bad_rx) = job(Write::Meter(meter("GHOST", None, 100, 1)), Reply::Meter);
         let (good_meter, good_meter_rx) =
             job(Write::Meter(meter(&good, None, 100, 1)), Reply::Meter);
@@ -1529,11 +1558,10 @@ mod tests {
             },
             Reply::Done,
         );
-        apply(
+        let counters = apply_on(
             &store.writer,
-            &mut connection(&dir),
+            connection(&dir),
             vec![bad_meter, good_meter, status, unknown, seen],
-            &counters,
         )
         .await;
         // The unknown charger's samples break a foreign key: that report fails, alone.
@@ -1602,9 +1630,8 @@ mod tests {
         let statements_for = |size: usize| {
             let store = store.clone();
             let tx_ids = tx_ids.clone();
-            let mut db = connection(&dir);
+            let db = connection(&dir);
             async move {
-                let counters = Counters::default();
                 let mut jobs = Vec::new();
                 let mut waits = Vec::new();
                 for j in 1..=size {
@@ -1651,7 +1678,7 @@ mod tests {
                     jobs.extend([b, s, o, m]);
                     waits.push((rb, rs, ro, rm));
                 }
-                apply(&store.writer, &mut db, jobs, &counters).await;
+                let counters = apply_on(&store.writer, db, jobs).await;
                 for (rb, rs, ro, rm) in waits {
                     rb.await.unwrap().unwrap();
                     rs.await.unwrap().unwrap();
@@ -1671,7 +1698,6 @@ mod tests {
         assert_eq!(one, 12);
         assert_eq!(hundred, one, "400 writes must cost what 4 do");
         // Liveness alone needs no reads and no other writes.
-        let counters = Counters::default();
         let (seen, rx) = job(
             Write::Seen {
                 charger: charger_id(&network_charger(1, 1)),
@@ -1679,7 +1705,7 @@ mod tests {
             },
             Reply::Done,
         );
-        apply(&store.writer, &mut connection(&dir), vec![seen], &counters).await;
+        let counters = apply_on(&store.writer, connection(&dir), vec![seen]).await;
         rx.await.unwrap().unwrap();
         assert_eq!(counters.statements.load(Ordering::Relaxed), 3);
         // The batch did what 100 × 4 single writes would have (charger 1 was in both batches).
@@ -1767,7 +1793,6 @@ mod tests {
             Some(tx_ids[1]),
         )
         .await;
-        let counters = Counters::default();
         let mut jobs = Vec::new();
         let mut waits = Vec::new();
         for j in 1..=3 {
@@ -1793,7 +1818,7 @@ mod tests {
             Reply::Meter,
         );
         jobs.push(foreign);
-        apply(&store.writer, &mut connection(&dir), jobs, &counters).await;
+        let counters = apply_on(&store.writer, connection(&dir), jobs).await;
         let mut seen = Vec::new();
         for (ro, rm) in waits {
             let changes = ro.await.unwrap().unwrap();

@@ -50,7 +50,7 @@ pub struct SqliteStore {
     /// (measured: p99 of status-to-webhook 15 s → tens of ms at hundreds of changes a second).
     writer: SqlitePool,
     /// The charger-facing hot path's writes (boots, liveness, statuses, offline marks, meter
-    /// values), group-committed by one task on `writer`: see `group_commit.rs`.
+    /// values), group-committed by one thread holding `writer`: see `group_commit.rs`.
     hot: group_commit::GroupCommit,
 }
 
@@ -161,7 +161,7 @@ impl SqliteStore {
         } else {
             Some(checkpoint::start(&filename)?)
         };
-        let hot = group_commit::GroupCommit::start(writer.clone(), hot_db, checkpointer);
+        let hot = group_commit::GroupCommit::start(writer.clone(), hot_db, checkpointer)?;
         let store = SqliteStore { pool, writer, hot };
         store.migrate().await?;
         Ok(store)

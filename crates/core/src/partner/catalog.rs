@@ -512,6 +512,10 @@ impl Drop for RefreshGuard<'_> {
     }
 }
 
+/// How many staleness bounds old a snapshot may be and still be served while another reader
+/// refreshes it.
+const STALE_WHILE_REFRESHING: i64 = 10;
+
 /// The in-memory catalog: a current [`Snapshot`], refreshed from the store when it is older
 /// than the staleness bound.
 pub struct Catalog {
@@ -561,10 +565,17 @@ impl Catalog {
         let now = self.clock.now().timestamp_millis();
         self.read_at_ms.fetch_max(now, Ordering::Relaxed);
         let checked = self.checked_at_ms.load(Ordering::Acquire);
-        if cur.loaded && now.saturating_sub(checked) < self.max_staleness_ms {
+        let age = now.saturating_sub(checked);
+        if cur.loaded && age < self.max_staleness_ms {
             return Ok(cur);
         }
-        if cur.loaded && self.max_staleness_ms > 0 {
+        // A little stale (the background refresh is running late): one reader refreshes and
+        // the others keep the current snapshot meanwhile. Older than that (nobody refreshed
+        // for a while, or a write invalidated it), every reader waits for a fresh one.
+        if cur.loaded
+            && self.max_staleness_ms > 0
+            && age < self.max_staleness_ms.saturating_mul(STALE_WHILE_REFRESHING)
+        {
             if self.refreshing.swap(true, Ordering::AcqRel) {
                 return Ok(cur);
             }
