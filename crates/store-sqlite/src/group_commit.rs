@@ -47,7 +47,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::checkpoint::Checkpointer;
 use crate::columns::{now, ocpp_status_name, parse_ocpp_status, parse_ts, stored, to_json, ts};
-use crate::{CorruptValue, db_error, outbox};
+use crate::{CorruptValue, db_error, meter, outbox};
 
 /// Most items one transaction takes. Large enough that a storm of 10,000 reconnecting chargers
 /// needs a few dozen commits, small enough that one batch holds the write lock for
@@ -59,14 +59,14 @@ const MAX_BATCH: usize = 512;
 const QUEUE: usize = 32 * 1024;
 
 /// At most one commit starts per pace while writes keep coming. A commit costs about the same
-/// whether it carries one write or fifty (WAL frames for the pages touched, locks, the
-/// checkpoint it may trigger), so under load waiting this long for more is what keeps the
-/// cost per charger message low; when writes are sparse a write goes out at once.
+/// whether it carries one write or fifty (WAL frames for the pages touched, locks), so under
+/// load waiting this long for more is what keeps the cost per charger message low; when
+/// writes are sparse a write goes out at once.
 const PACE: Duration = Duration::from_millis(4);
 
 /// The pause after the first transient failure; it doubles up to [`MAX_BACKOFF`]. The batch's
-/// connection does not wait for a lock inside SQLite (that would hold a Tokio worker), so
-/// another process's write is waited out here.
+/// connection has no busy timeout: another process's write lock is waited out here, counted
+/// and logged, rather than in SQLite's sleeps.
 const FIRST_BACKOFF: Duration = Duration::from_millis(2);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
@@ -590,26 +590,25 @@ const HEADS_SQL: &str = "\
     ON CONFLICT (partner_id, environment) DO UPDATE \
     SET last_seq = last_seq + excluded.last_seq";
 
-/// Samples are most of a busy batch's rows, so their insert is the one statement shaped for
-/// cost: rows bound directly (not written and parsed as JSON), several per statement (each
-/// execution builds the lookup table of the `kind` CHECK's list once), and the timestamps
-/// bound rather than left to the columns' `strftime` defaults, evaluated twice a row. A batch's
-/// rows go in chunks of these sizes, largest first, so that a few prepared statements serve
-/// every count.
-const SAMPLE_CHUNKS: [usize; 6] = [32, 16, 8, 4, 2, 1];
+/// Meter reports are most of a busy batch's rows, so their insert is the one statement shaped
+/// for cost: one row per report with its samples as one JSON array (`meter.rs`), rows bound
+/// directly, several per statement, and `created_at` bound rather than left to `strftime`. A
+/// batch's rows go in chunks of these sizes, largest first, so that a few prepared statements
+/// serve every count.
+const REPORT_CHUNKS: [usize; 6] = [32, 16, 8, 4, 2, 1];
 
-/// The insert of a chunk of samples, of size `SAMPLE_CHUNKS[which]`.
-fn sample_sql(which: usize) -> &'static str {
+/// The insert of a chunk of reports, of size `REPORT_CHUNKS[which]`.
+fn report_sql(which: usize) -> &'static str {
     static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
     let all = SQL.get_or_init(|| {
-        let row = "(?, ?, ?, ?, 'meter_values', ?, ?, ?, ?, ?, ?, ?, ?)";
-        SAMPLE_CHUNKS
+        let row = "(?, ?, ?, ?, 'meter_values', ?, ?, ?)";
+        REPORT_CHUNKS
             .into_iter()
             .map(|size| {
                 format!(
-                    "INSERT INTO ocpp_meter_samples (charger_id, connector_number, \
-                         transaction_id, reported_transaction_id, source, sampled_at, kind, \
-                         value, phase, context, received_at, created_at, updated_at) VALUES {}",
+                    "INSERT INTO ocpp_meter_values (charger_id, connector_number, \
+                         transaction_id, reported_transaction_id, source, samples, \
+                         received_at, created_at) VALUES {}",
                     vec![row; size].join(", ")
                 )
             })
@@ -618,18 +617,14 @@ fn sample_sql(which: usize) -> &'static str {
     &all[which]
 }
 
-/// A sample row ([`sample_sql`]), borrowed from its report: charger, connector, linked
-/// transaction, reported transaction, sampled at, kind, value, phase, context, received at.
-type SampleRow<'a> = (
+/// A report row ([`report_sql`]), borrowed from its report: charger, connector, linked
+/// transaction, reported transaction, samples, received at.
+type ReportRow<'a> = (
     &'a str,
     Option<i64>,
     Option<i64>,
     Option<i64>,
     String,
-    &'static str,
-    String,
-    Option<&'a str>,
-    Option<&'a str>,
     String,
 );
 
@@ -665,7 +660,7 @@ struct Plan<'a> {
     events: String,
     feed: String,
     heads: String,
-    samples: Vec<SampleRow<'a>>,
+    reports: Vec<ReportRow<'a>>,
     raises: String,
 }
 
@@ -682,7 +677,7 @@ impl Plan<'_> {
             events: none(),
             feed: none(),
             heads: none(),
-            samples: Vec::new(),
+            reports: Vec::new(),
             raises: none(),
         }
     }
@@ -864,34 +859,33 @@ fn write(
         &plan.raises,
         statements,
     )?;
-    insert_samples(db, &plan.samples, &now, statements)?;
+    insert_reports(db, &plan.reports, &now, statements)?;
     *statements += 1;
     db.execute_batch("COMMIT").map_err(sql_failed)?;
     Ok(found)
 }
 
-/// Inserts the batch's meter samples, in chunks of [`SAMPLE_CHUNKS`].
-fn insert_samples(
+/// Inserts the batch's meter reports, in chunks of [`REPORT_CHUNKS`].
+fn insert_reports(
     db: &Connection,
-    samples: &[SampleRow<'_>],
+    reports: &[ReportRow<'_>],
     now: &str,
     statements: &mut u64,
 ) -> Result<(), Failed> {
-    if samples.is_empty() {
+    if reports.is_empty() {
         return Ok(());
     }
     // Counted once: one statement whatever the number of rows, as for the JSON ones.
     *statements += 1;
-    let mut rest = samples;
+    let mut rest = reports;
     while !rest.is_empty() {
         // The last chunk size is 1, so one always fits.
-        let which = SAMPLE_CHUNKS
+        let which = REPORT_CHUNKS
             .iter()
             .position(|&size| size <= rest.len())
-            .unwrap_or(SAMPLE_CHUNKS.len() - 1);
-        let size = SAMPLE_CHUNKS[which];
-        let (chunk, tail) = rest.split_at(size);
-        let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(size * 12);
+            .unwrap_or(REPORT_CHUNKS.len() - 1);
+        let (chunk, tail) = rest.split_at(REPORT_CHUNKS[which]);
+        let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * 7);
         for r in chunk {
             values.extend([
                 &r.0 as &dyn rusqlite::ToSql,
@@ -900,15 +894,10 @@ fn insert_samples(
                 &r.3,
                 &r.4,
                 &r.5,
-                &r.6,
-                &r.7,
-                &r.8,
-                &r.9,
-                &now,
                 &now,
             ]);
         }
-        let mut stmt = db.prepare_cached(sample_sql(which)).map_err(sql_failed)?;
+        let mut stmt = db.prepare_cached(report_sql(which)).map_err(sql_failed)?;
         stmt.execute(rusqlite::params_from_iter(values))
             .map_err(sql_failed)?;
         rest = tail;
@@ -1302,7 +1291,7 @@ fn plan_meters<'a>(
     plan: &mut Plan<'a>,
 ) -> Result<(), Failed> {
     let owners = &reads.owners;
-    let mut samples = Vec::new();
+    let mut reports = Vec::new();
     let mut highest: HashMap<i64, (i64, DateTime<Utc>)> = HashMap::new();
     let mut raised: Vec<i64> = Vec::new();
     for (w, out) in writes.iter().zip(outcomes.iter_mut()) {
@@ -1312,19 +1301,14 @@ fn plan_meters<'a>(
         let linked = r
             .transaction_id
             .filter(|id| owners.get(id).is_some_and(|c| c == r.charger_id.as_str()));
-        let received = ts(r.received_at);
-        for s in &r.samples {
-            samples.push((
+        if !r.samples.is_empty() {
+            reports.push((
                 r.charger_id.as_str(),
                 r.connector.map(|c| i64::from(c.get())),
                 linked,
                 r.transaction_id,
-                ts(s.at),
-                s.measurement.kind(),
-                s.measurement.value().to_string(),
-                s.phase.as_deref(),
-                s.context.as_deref(),
-                received.clone(),
+                meter::to_column(&r.samples).map_err(Failed::Other)?,
+                ts(r.received_at),
             ));
         }
         if let Some(id) = linked {
@@ -1357,7 +1341,7 @@ fn plan_meters<'a>(
         .iter()
         .filter_map(|id| highest.get(id).map(|(wh, at)| (*id, *wh, ts(*at))))
         .collect();
-    plan.samples = samples;
+    plan.reports = reports;
     plan.raises = json(&raises)?;
     Ok(())
 }
@@ -1585,13 +1569,17 @@ mod tests {
         assert_eq!(
             count(
                 &store,
-                "SELECT COUNT(*) FROM ocpp_meter_samples WHERE charger_id = 'GHOST'"
+                "SELECT COUNT(*) FROM ocpp_meter_values WHERE charger_id = 'GHOST'"
             )
             .await,
             0
         );
         assert_eq!(
-            count(&store, "SELECT COUNT(*) FROM ocpp_meter_samples").await,
+            count(
+                &store,
+                "SELECT SUM(json_array_length(samples)) FROM ocpp_meter_values"
+            )
+            .await,
             2
         );
         assert_eq!(count(&store, "SELECT COUNT(*) FROM events").await, 1);

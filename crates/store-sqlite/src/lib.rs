@@ -8,6 +8,7 @@ mod chargers;
 mod checkpoint;
 mod columns;
 mod group_commit;
+mod meter;
 mod network;
 mod operators;
 mod ops;

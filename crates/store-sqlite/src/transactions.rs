@@ -16,8 +16,8 @@ use openpile_core::error::StoreError;
 use openpile_core::ids::{ChargerId, ConnectorNumber, SessionId};
 use sqlx::SqliteConnection;
 
-use crate::columns::{parse_decimal, parse_opt_ts, parse_ts, parse_with, ts};
-use crate::{CorruptValue, SqliteStore, db_error};
+use crate::columns::{now, parse_opt_ts, parse_ts, parse_with, ts};
+use crate::{CorruptValue, SqliteStore, db_error, meter};
 
 const TRANSACTION_COLUMNS: &str = "id, charger_id, connector_number, id_tag, tag_status, \
      tag_expires_at, parent_id_tag, session_id, reservation_id, meter_start_wh, started_at, \
@@ -171,33 +171,6 @@ impl LocalTagRow {
 }
 
 #[derive(Debug, sqlx::FromRow)]
-struct SampleRow {
-    sampled_at: String,
-    kind: String,
-    value: String,
-    phase: Option<String>,
-    context: Option<String>,
-}
-
-impl SampleRow {
-    fn into_sample(self) -> Result<MeterSample, StoreError> {
-        let value = parse_decimal("ocpp_meter_samples.value", &self.value)?;
-        let measurement = Measurement::from_parts(&self.kind, value).ok_or_else(|| {
-            CorruptValue::new(
-                "ocpp_meter_samples.kind",
-                format!("{} {}", self.kind, self.value),
-            )
-        })?;
-        Ok(MeterSample {
-            at: parse_ts("ocpp_meter_samples.sampled_at", &self.sampled_at)?,
-            measurement,
-            phase: self.phase,
-            context: self.context,
-        })
-    }
-}
-
-#[derive(Debug, sqlx::FromRow)]
 struct ParkedRow {
     charger_id: String,
     action: String,
@@ -255,32 +228,31 @@ struct SampleOrigin<'a> {
     received_at: DateTime<Utc>,
 }
 
+/// Stores `samples` as one report (nothing when there are none).
 async fn insert_samples(
     conn: &mut SqliteConnection,
     origin: &SampleOrigin<'_>,
     samples: &[MeterSample],
 ) -> Result<(), StoreError> {
-    for s in samples {
-        sqlx::query(
-            "INSERT INTO ocpp_meter_samples (charger_id, connector_number, transaction_id, \
-             reported_transaction_id, source, sampled_at, kind, value, phase, context, \
-             received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        )
-        .bind(origin.charger_id.as_str())
-        .bind(origin.connector.map(|c| i64::from(c.get())))
-        .bind(origin.transaction_id)
-        .bind(origin.reported_transaction_id)
-        .bind(origin.source)
-        .bind(ts(s.at))
-        .bind(s.measurement.kind())
-        .bind(s.measurement.value().to_string())
-        .bind(s.phase.as_deref())
-        .bind(s.context.as_deref())
-        .bind(ts(origin.received_at))
-        .execute(&mut *conn)
-        .await
-        .map_err(db_error)?;
+    if samples.is_empty() {
+        return Ok(());
     }
+    sqlx::query(
+        "INSERT INTO ocpp_meter_values (charger_id, connector_number, transaction_id, \
+         reported_transaction_id, source, samples, received_at, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .bind(origin.charger_id.as_str())
+    .bind(origin.connector.map(|c| i64::from(c.get())))
+    .bind(origin.transaction_id)
+    .bind(origin.reported_transaction_id)
+    .bind(origin.source)
+    .bind(meter::to_column(samples)?)
+    .bind(ts(origin.received_at))
+    .bind(now())
+    .execute(&mut *conn)
+    .await
+    .map_err(db_error)?;
     Ok(())
 }
 
@@ -621,15 +593,20 @@ impl TransactionStore for SqliteStore {
     }
 
     async fn transaction_samples(&self, id: TransactionId) -> Result<Vec<MeterSample>, StoreError> {
-        let rows: Vec<SampleRow> = sqlx::query_as(
-            "SELECT sampled_at, kind, value, phase, context FROM ocpp_meter_samples \
-             WHERE transaction_id = ?1 ORDER BY sampled_at, id",
+        let reports: Vec<String> = sqlx::query_scalar(
+            "SELECT samples FROM ocpp_meter_values WHERE transaction_id = ?1 ORDER BY id",
         )
         .bind(id.get())
         .fetch_all(self.pool())
         .await
         .map_err(db_error)?;
-        rows.into_iter().map(SampleRow::into_sample).collect()
+        let mut samples = Vec::new();
+        for report in &reports {
+            samples.extend(meter::from_column(report)?);
+        }
+        // In the charger's time order; as received among samples taken at the same time.
+        samples.sort_by_key(|s| s.at);
+        Ok(samples)
     }
 
     async fn open_transactions(
