@@ -1,7 +1,9 @@
-//! The embedded SQLite store: one database file in WAL mode, implementing the core's store ports
-//! with sqlx (one port method = one transaction). This module owns opening the pool, running the
-//! embedded migrations, beginning transactions and turning sqlx errors into [`StoreError`]s;
-//! one module per port holds the SQL. Nothing outside this crate sees SQL or sqlx types.
+//! The embedded SQLite store: one database file in WAL mode, implementing the core's store
+//! ports with sqlx (one port method = one transaction), except the charger write path, which
+//! `group_commit.rs` runs on a connection of its own. This module owns opening the pool,
+//! running the embedded migrations, beginning transactions and turning sqlx errors into
+//! [`StoreError`]s; one module per port holds the SQL. Nothing outside this crate sees SQL or
+//! sqlx types.
 
 mod catalog;
 mod chargers;
