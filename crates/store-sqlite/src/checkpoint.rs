@@ -14,14 +14,13 @@
 //! path's writer copies the few pages written since, right after its next commit
 //! ([`Checkpointer::finish`]), while no other write can run.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
 
 use openpile_core::error::StoreError;
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 
 /// How often the WAL is copied back into the database.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
@@ -50,11 +49,8 @@ impl Checkpointer {
 /// The `PRAGMA wal_autocheckpoint` of every connection: off, as this module does it.
 pub(crate) const AUTOCHECKPOINT: &str = "0";
 
-/// Starts checkpointing the database file `filename` (in WAL mode).
-pub(crate) fn start(filename: &Path) -> Result<Checkpointer, StoreError> {
-    let unavailable = |e: rusqlite::Error| StoreError::Unavailable(Box::new(e));
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let db = Connection::open_with_flags(filename, flags).map_err(unavailable)?;
+/// Starts checkpointing, on `db`, the database file it is open on (in WAL mode).
+pub(crate) fn start(db: Connection) -> Result<Checkpointer, StoreError> {
     let (stop, stopped) = mpsc::channel();
     let bulk_done = Arc::new(AtomicBool::new(false));
     let done = Arc::clone(&bulk_done);
@@ -101,7 +97,7 @@ mod tests {
                  CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);",
             )
             .unwrap();
-        let checkpointer = start(&path).unwrap();
+        let checkpointer = start(Connection::open(&path).unwrap()).unwrap();
         let wal = dir.path().join("c.db-wal");
         let wal_size = || std::fs::metadata(&wal).unwrap().len();
         // A steady writer (a commit every millisecond or so) for six intervals: without

@@ -286,8 +286,9 @@ impl GroupCommit {
     }
 }
 
-/// Opens the writer's connection to the store's database: `filename` as sqlx names it (for
-/// memory mode, the shared-cache name of the pool's database), with the pool's settings.
+/// Opens a connection of the store's own to its database (the writer's, the checkpointer's):
+/// `filename` as sqlx names it (for memory mode, the shared-cache name of the pool's
+/// database), with the pool's settings.
 pub(crate) fn open_connection(
     filename: &std::path::Path,
     in_memory: bool,

@@ -162,7 +162,9 @@ impl SqliteStore {
         let checkpointer = if in_memory {
             None
         } else {
-            Some(checkpoint::start(&filename)?)
+            Some(checkpoint::start(group_commit::open_connection(
+                &filename, false,
+            )?)?)
         };
         let hot = group_commit::GroupCommit::start(writer.clone(), hot_db, checkpointer)?;
         let store = SqliteStore { pool, writer, hot };
